@@ -1,0 +1,94 @@
+"""Binding this process's Hugging Face clients to one Hub endpoint: the real Hub or a local hub.
+
+``huggingface_hub``, ``datasets``, ``transformers`` and ``peft`` read the endpoint from module-level
+constants captured at import time; :func:`bind_endpoint` updates them (and the environment, for
+child processes) so that everything in the process talks to the same Hub. For a loopback endpoint it
+also turns off what a local hub cannot serve: Xet uploads and the datasets-server parquet export.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from huggingface_hub import HfApi, constants, get_token
+
+from .localhub.server import admin_token, default_data_dir, ensure_hub, is_loopback_host
+
+log = logging.getLogger(__name__)
+HF_HUB_URL = "https://huggingface.co"
+
+
+@dataclass(frozen=True)
+class HubTarget:
+    """Where hubtool publishes: the endpoint URL, the token to use (never printed), and whether it is local."""
+
+    endpoint: str
+    token: str | None
+    local: bool
+    note: str = ""
+
+    def api(self) -> HfApi:
+        return HfApi(endpoint=self.endpoint, token=self.token, library_name="hubtool")
+
+    def __repr__(self) -> str:  # keep the token out of logs and tracebacks
+        return f"HubTarget(endpoint={self.endpoint!r}, local={self.local}, token={'set' if self.token else None})"
+
+    __str__ = __repr__
+
+
+def is_local_endpoint(endpoint: str) -> bool:
+    return is_loopback_host(urlsplit(endpoint).hostname or "")
+
+
+def bind_endpoint(endpoint: str, token: str | None = None) -> HubTarget:
+    """Point every Hub client in this process (and child processes) at ``endpoint``."""
+    endpoint = endpoint.rstrip("/")
+    local = is_local_endpoint(endpoint)
+    os.environ["HF_ENDPOINT"] = endpoint
+    constants.ENDPOINT = endpoint
+    constants.HUGGINGFACE_CO_URL_TEMPLATE = endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    if local:
+        # Xet needs Xet storage (the local hub has none); is_xet_available() re-reads this constant.
+        os.environ["HF_HUB_DISABLE_XET"] = "1"
+        constants.HF_HUB_DISABLE_XET = True
+        os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    try:
+        import datasets.config as dconfig
+    except ImportError:  # pragma: no cover - datasets is a dependency
+        dconfig = None
+    if dconfig is not None:
+        dconfig.HF_ENDPOINT = endpoint
+        dconfig.HUB_DATASETS_URL = endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}"
+        if local:
+            # Else datasets asks datasets-server.<host>: a DNS lookup that leaves the machine.
+            dconfig.USE_PARQUET_EXPORT = False
+    if token is not None:
+        os.environ["HF_TOKEN"] = token
+    return HubTarget(endpoint, token if token is not None else get_token(), local)
+
+
+def resolve_target(endpoint: str | None = None, token: str | None = None,
+                   data_dir: str | Path | None = None) -> HubTarget:
+    """The Hub a command talks to, in this order: ``--endpoint``; ``HF_ENDPOINT``; the real Hub when a
+    token is configured (``HF_TOKEN`` or ``hf auth login``); otherwise the embedded local staging hub,
+    started in the background if needed. Binds the process to it."""
+    chosen = endpoint or os.environ.get("HF_ENDPOINT")
+    if chosen:
+        target = bind_endpoint(chosen, token)
+        if target.local and target.token is None:
+            # A hub started by hubtool with this data dir: use its admin token.
+            local_token = admin_token(Path(data_dir or default_data_dir()), create=False)
+            if local_token:
+                target = bind_endpoint(chosen, local_token)
+        return target
+    if token or get_token():
+        return bind_endpoint(HF_HUB_URL, token)
+    hub, started = ensure_hub(data_dir)
+    target = bind_endpoint(hub.url, admin_token(hub.data_dir))
+    note = (f"No endpoint or token configured: using the local staging hub at {hub.url}"
+            f" ({'started now' if started else 'already running'}; data in {hub.data_dir})")
+    log.info(note)
+    return HubTarget(target.endpoint, target.token, True, note)

@@ -1,0 +1,561 @@
+"""Durable storage of the local hub: repos, refs and commits in SQLite (WAL), file contents
+content-addressed on disk (``objects/ab/cd/<sha256>``).
+
+A commit is one SQLite transaction over (tree, commit, ref): either every file of it becomes
+visible or none does. Blobs are written before the transaction; a failed commit only leaves
+unreferenced blobs behind, never a half-visible tree.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .errors import HubError, bad_request, entry_not_found, revision_not_found
+
+SCHEMA_VERSION = 1
+REPO_TYPES = ("model", "dataset", "space")
+SPACE_SDKS = ("gradio", "docker", "static", "streamlit")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS repos(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+    private INTEGER NOT NULL DEFAULT 0, sdk TEXT, created_at TEXT NOT NULL,
+    UNIQUE(type, namespace, name));
+CREATE TABLE IF NOT EXISTS blobs(sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, git_sha1 TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS repo_lfs(repo_id INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY(repo_id, sha256));
+CREATE TABLE IF NOT EXISTS trees(
+    tree_sha TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+    lfs INTEGER NOT NULL, PRIMARY KEY(tree_sha, path));
+CREATE TABLE IF NOT EXISTS commits(
+    repo_id INTEGER NOT NULL, sha TEXT NOT NULL, parent TEXT, tree_sha TEXT NOT NULL,
+    title TEXT NOT NULL, message TEXT NOT NULL, author TEXT NOT NULL, created_at TEXT NOT NULL,
+    PRIMARY KEY(repo_id, sha));
+CREATE TABLE IF NOT EXISTS refs(
+    repo_id INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, commit_sha TEXT NOT NULL,
+    message TEXT, PRIMARY KEY(repo_id, kind, name));
+CREATE TABLE IF NOT EXISTS collections(
+    slug TEXT PRIMARY KEY, namespace TEXT NOT NULL, title TEXT NOT NULL, description TEXT,
+    private INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS collection_items(
+    slug TEXT NOT NULL, object_id TEXT NOT NULL, item_id TEXT NOT NULL, item_type TEXT NOT NULL,
+    position INTEGER NOT NULL, note TEXT, PRIMARY KEY(slug, item_type, item_id));
+"""
+
+# Default .gitattributes of a new Hub repo: which files git would keep in LFS.
+LFS_SUFFIXES = (
+    ".7z", ".arrow", ".bin", ".bz2", ".ckpt", ".ftz", ".gz", ".h5", ".joblib", ".lz4", ".mlmodel",
+    ".model", ".msgpack", ".npy", ".npz", ".onnx", ".ot", ".parquet", ".pb", ".pickle", ".pkl", ".pt",
+    ".pth", ".rar", ".safetensors", ".tar", ".tflite", ".tgz", ".wasm", ".xz", ".zip", ".zst",
+    ".png", ".jpg", ".jpeg", ".webp", ".gif", ".wav", ".mp3", ".flac", ".ogg", ".mp4",
+)
+GITATTRIBUTES = "".join(f"*{s} filter=lfs diff=lfs merge=lfs -text\n" for s in LFS_SUFFIXES)
+REGULAR_MAX_SIZE = 5 * 1024 * 1024  # huggingface_hub reads regular files whole: keep them small
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
+_REF_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._/-]{0,199}$")
+_HEX40 = re.compile(r"^[0-9a-f]{40}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+RESERVED_NAMESPACES = {"api", "datasets", "spaces", "models", "collections", "_lfs", "organizations", "settings"}
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def git_blob_sha1(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def lfs_pointer(sha256: str, size: int) -> bytes:
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
+
+
+def check_name(part: str, what: str) -> None:
+    """Repo id parts follow the Hub's rules: letters, digits, '-', '_', '.', no '--' or '..'."""
+    if not _NAME_RE.match(part or "") or "--" in part or ".." in part or part.endswith(".git"):
+        raise bad_request(
+            f"Invalid {what} {part!r}: use 1-96 letters, digits, '-', '_' or '.', starting and ending "
+            "with a letter or digit, without '--' or '..'"
+        )
+
+
+def check_repo_path(path: object) -> str:
+    """A path inside a repo: relative, no '..' or empty segments, no control characters."""
+    if not isinstance(path, str) or not path or len(path) > 1000:
+        raise bad_request(f"Invalid path {path!r}: expected a non-empty relative path")
+    if path.startswith("/") or "\\" in path or any(ord(c) < 32 for c in path):
+        raise bad_request(f"Invalid path {path!r}: absolute paths, backslashes and control characters are refused")
+    parts = path.split("/")
+    if any(p in ("", ".", "..") for p in parts) or parts[0] == ".git":
+        raise bad_request(f"Invalid path {path!r}: '..', '.', empty segments and .git/ are refused")
+    return path
+
+
+def check_ref_name(name: str, what: str = "branch") -> None:
+    if not _REF_RE.match(name or "") or ".." in name or name.endswith((".lock", "/")) or "//" in name:
+        raise bad_request(f"Invalid {what} name {name!r}: use letters, digits, '.', '_', '-' and '/'")
+    if _HEX40.match(name):
+        raise bad_request(f"Invalid {what} name {name!r}: a 40-hex name would shadow commit ids")
+
+
+@dataclass(frozen=True)
+class Repo:
+    id: int
+    type: str
+    namespace: str
+    name: str
+    private: bool
+    sdk: str | None
+    created_at: str
+
+    @property
+    def repo_id(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def url_prefix(self) -> str:
+        return "" if self.type == "model" else f"{self.type}s/"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file in a tree."""
+
+    path: str
+    sha256: str
+    size: int
+    lfs: bool
+    git_sha1: str  # git blob id of the content (regular files)
+
+    @property
+    def oid(self) -> str:
+        """The git object id the Hub reports: the blob of the content, or of the LFS pointer."""
+        if self.lfs:
+            return git_blob_sha1(lfs_pointer(self.sha256, self.size))
+        return self.git_sha1
+
+    @property
+    def etag(self) -> str:
+        return self.sha256 if self.lfs else self.git_sha1
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    parent: str | None
+    tree_sha: str
+    title: str
+    message: str
+    author: str
+    created_at: str
+
+
+@dataclass
+class FileOp:
+    """One operation of a commit, already checked for shape. For additions the blob is stored."""
+
+    kind: str  # "add" | "delete_file" | "delete_folder"
+    path: str
+    sha256: str = ""
+    size: int = 0
+    lfs: bool = False
+
+
+class HubStore:
+    """All state of one local hub. Thread-safe: one connection, serialised by a lock."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]):
+        self.root = Path(data_dir)
+        self.objects = self.root / "objects"
+        self.tmp = self.root / "tmp"
+        for d in (self.root, self.objects, self.tmp):
+            d.mkdir(parents=True, exist_ok=True)
+        for leftover in self.tmp.iterdir():  # partial uploads of a previous run
+            leftover.unlink(missing_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.root / "hub.sqlite3", check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row["value"]) != SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.root}: hub data has schema version {row['value']}, this hubtool reads {SCHEMA_VERSION}"
+                )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- transactions -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: writers are serialised, readers see all of it or none."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # -- blobs --------------------------------------------------------------------------------
+    def blob_path(self, sha256: str) -> Path:
+        return self.objects / sha256[:2] / sha256[2:4] / sha256
+
+    def blob(self, sha256: str) -> sqlite3.Row | None:
+        rows = self._read("SELECT * FROM blobs WHERE sha256=?", (sha256,))
+        return rows[0] if rows else None
+
+    def put_blob_bytes(self, data: bytes) -> tuple[str, int]:
+        sha = hashlib.sha256(data).hexdigest()
+        if self.blob(sha) is None:
+            tmp = self.tmp / uuid.uuid4().hex
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            self.adopt_blob(tmp, sha, len(data), git_blob_sha1(data))
+        return sha, len(data)
+
+    def adopt_blob(self, tmp_path: Path, sha256: str, size: int, git_sha1: str) -> None:
+        """Move a fully written and hashed temp file into the object store."""
+        target = self.blob_path(sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp_path, target)
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO blobs VALUES(?,?,?)", (sha256, size, git_sha1))
+
+    def link_lfs(self, repo: Repo, sha256: str) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO repo_lfs VALUES(?,?)", (repo.id, sha256))
+
+    def repo_has_lfs(self, repo: Repo, sha256: str) -> bool:
+        return bool(self._read("SELECT 1 FROM repo_lfs WHERE repo_id=? AND sha256=?", (repo.id, sha256)))
+
+    # -- repos --------------------------------------------------------------------------------
+    def _repo(self, row: sqlite3.Row) -> Repo:
+        return Repo(row["id"], row["type"], row["namespace"], row["name"], bool(row["private"]), row["sdk"],
+                    row["created_at"])
+
+    def get_repo(self, repo_type: str, namespace: str, name: str) -> Repo | None:
+        rows = self._read("SELECT * FROM repos WHERE type=? AND namespace=? AND name=?", (repo_type, namespace, name))
+        return self._repo(rows[0]) if rows else None
+
+    def repo_by_id(self, repo_pk: int) -> Repo | None:
+        rows = self._read("SELECT * FROM repos WHERE id=?", (repo_pk,))
+        return self._repo(rows[0]) if rows else None
+
+    def list_repos(self, repo_type: str, author: str | None = None) -> list[Repo]:
+        if author:
+            rows = self._read("SELECT * FROM repos WHERE type=? AND namespace=? ORDER BY id", (repo_type, author))
+        else:
+            rows = self._read("SELECT * FROM repos WHERE type=? ORDER BY id", (repo_type,))
+        return [self._repo(r) for r in rows]
+
+    def create_repo(self, repo_type: str, namespace: str, name: str, private: bool, sdk: str | None,
+                    author: str) -> Repo:
+        """Create a repo with the Hub's initial commit (.gitattributes). Raises 409 if it exists."""
+        if repo_type not in REPO_TYPES:
+            raise bad_request(f"Invalid repo type {repo_type!r}: expected one of {', '.join(REPO_TYPES)}")
+        check_name(namespace, "namespace")
+        check_name(name, "repo name")
+        if namespace.lower() in RESERVED_NAMESPACES:
+            raise bad_request(f"Invalid namespace {namespace!r}: it is reserved")
+        if repo_type == "space" and sdk not in SPACE_SDKS:
+            raise bad_request(f"Invalid space sdk {sdk!r}: expected one of {', '.join(SPACE_SDKS)}")
+        files = {".gitattributes": GITATTRIBUTES.encode()}
+        if repo_type == "space":
+            files["README.md"] = (
+                f"---\ntitle: {name}\nsdk: {sdk}\n" + ("app_file: app.py\n" if sdk in ("gradio", "streamlit") else "")
+                + "---\n"
+            ).encode()
+        ops = []
+        for path, data in files.items():
+            sha, size = self.put_blob_bytes(data)
+            ops.append(FileOp("add", path, sha, size, False))
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM repos WHERE type=? AND namespace=? AND name=?",
+                          (repo_type, namespace, name)).fetchone():
+                raise HubError(409, f"You already created this {repo_type} repo: {namespace}/{name}")
+            cur = db.execute(
+                "INSERT INTO repos(type, namespace, name, private, sdk, created_at) VALUES(?,?,?,?,?,?)",
+                (repo_type, namespace, name, int(private), sdk, utcnow()),
+            )
+            repo = self._repo(db.execute("SELECT * FROM repos WHERE id=?", (cur.lastrowid,)).fetchone())
+            self._commit_in_tx(db, repo, "main", ops, "initial commit", "", author, None, create_branch=True)
+        return repo
+
+    def delete_repo(self, repo: Repo) -> None:
+        with self._write() as db:
+            for table in ("refs", "commits", "repo_lfs"):
+                db.execute(f"DELETE FROM {table} WHERE repo_id=?", (repo.id,))
+            db.execute("DELETE FROM repos WHERE id=?", (repo.id,))
+            db.execute("DELETE FROM collection_items WHERE item_type=? AND item_id=?", (repo.type, repo.repo_id))
+
+    def set_private(self, repo: Repo, private: bool) -> None:
+        with self._write() as db:
+            db.execute("UPDATE repos SET private=? WHERE id=?", (int(private), repo.id))
+
+    # -- refs and revisions -------------------------------------------------------------------
+    def refs(self, repo: Repo, kind: str) -> list[sqlite3.Row]:
+        return self._read("SELECT * FROM refs WHERE repo_id=? AND kind=? ORDER BY name", (repo.id, kind))
+
+    def ref(self, repo: Repo, kind: str, name: str) -> str | None:
+        rows = self._read("SELECT commit_sha FROM refs WHERE repo_id=? AND kind=? AND name=?", (repo.id, kind, name))
+        return rows[0]["commit_sha"] if rows else None
+
+    def resolve(self, repo: Repo, revision: str) -> str:
+        """A branch, a tag (plain or as refs/heads/x, refs/tags/x) or a full commit sha -> commit sha."""
+        rev = revision
+        if rev.startswith("refs/heads/"):
+            found = self.ref(repo, "branch", rev[len("refs/heads/"):])
+        elif rev.startswith("refs/tags/"):
+            found = self.ref(repo, "tag", rev[len("refs/tags/"):])
+        else:
+            found = self.ref(repo, "branch", rev) or self.ref(repo, "tag", rev)
+            if found is None and _HEX40.match(rev) and self.commit(repo, rev) is not None:
+                found = rev
+        if found is None:
+            raise revision_not_found(revision)
+        return found
+
+    def create_ref(self, repo: Repo, kind: str, name: str, commit_sha: str, message: str | None = None) -> None:
+        check_ref_name(name, kind)
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM refs WHERE repo_id=? AND kind=? AND name=?", (repo.id, kind, name)).fetchone():
+                raise HubError(409, f"{kind.capitalize()} {name!r} already exists in {repo.repo_id}")
+            other = "tag" if kind == "branch" else "branch"
+            if db.execute("SELECT 1 FROM refs WHERE repo_id=? AND kind=? AND name=?", (repo.id, other, name)).fetchone():
+                raise HubError(409, f"A {other} named {name!r} already exists in {repo.repo_id}")
+            db.execute("INSERT INTO refs VALUES(?,?,?,?,?)", (repo.id, kind, name, commit_sha, message))
+
+    def delete_ref(self, repo: Repo, kind: str, name: str) -> None:
+        if kind == "branch" and name == "main":
+            raise HubError(403, "The main branch cannot be deleted")
+        with self._write() as db:
+            cur = db.execute("DELETE FROM refs WHERE repo_id=? AND kind=? AND name=?", (repo.id, kind, name))
+            if cur.rowcount == 0:
+                raise revision_not_found(name)
+
+    # -- commits and trees --------------------------------------------------------------------
+    def commit(self, repo: Repo, sha: str) -> Commit | None:
+        rows = self._read("SELECT * FROM commits WHERE repo_id=? AND sha=?", (repo.id, sha))
+        if not rows:
+            return None
+        r = rows[0]
+        return Commit(r["sha"], r["parent"], r["tree_sha"], r["title"], r["message"], r["author"], r["created_at"])
+
+    def history(self, repo: Repo, sha: str) -> Iterator[Commit]:
+        current: str | None = sha
+        while current:
+            c = self.commit(repo, current)
+            if c is None:
+                return
+            yield c
+            current = c.parent
+
+    def tree(self, tree_sha: str) -> dict[str, Entry]:
+        rows = self._read(
+            "SELECT t.path, t.sha256, t.size, t.lfs, b.git_sha1 FROM trees t JOIN blobs b ON b.sha256=t.sha256 "
+            "WHERE t.tree_sha=?", (tree_sha,))
+        return {r["path"]: Entry(r["path"], r["sha256"], r["size"], bool(r["lfs"]), r["git_sha1"]) for r in rows}
+
+    def files_at(self, repo: Repo, commit_sha: str) -> dict[str, Entry]:
+        c = self.commit(repo, commit_sha)
+        if c is None:
+            raise revision_not_found(commit_sha)
+        return self.tree(c.tree_sha)
+
+    def create_commit(self, repo: Repo, branch: str, ops: list[FileOp], title: str, message: str, author: str,
+                      parent_commit: str | None) -> str:
+        """Apply ``ops`` on top of ``branch`` atomically; 412 if ``parent_commit`` is not the branch head."""
+        with self._write() as db:
+            return self._commit_in_tx(db, repo, branch, ops, title, message, author, parent_commit)
+
+    def _commit_in_tx(self, db: sqlite3.Connection, repo: Repo, branch: str, ops: list[FileOp], title: str,
+                      message: str, author: str, parent_commit: str | None, create_branch: bool = False) -> str:
+        head_row = db.execute("SELECT commit_sha FROM refs WHERE repo_id=? AND kind='branch' AND name=?",
+                              (repo.id, branch)).fetchone()
+        if head_row is None and not create_branch:
+            raise revision_not_found(branch)
+        head = head_row["commit_sha"] if head_row else None
+        if parent_commit is not None and parent_commit != head:
+            raise HubError(412, f"A commit has happened since {parent_commit} on {branch} (head is now {head}). "
+                                "Please refresh and try again.")
+        files: dict[str, Entry] = {}
+        if head:
+            tree_sha = db.execute("SELECT tree_sha FROM commits WHERE repo_id=? AND sha=?",
+                                  (repo.id, head)).fetchone()["tree_sha"]
+            files = self.tree(tree_sha)
+        for op in ops:
+            if op.kind == "delete_file":
+                if op.path not in files:
+                    raise entry_not_found(f"{op.path} (A file with this name doesn't exist)", head)
+                del files[op.path]
+            elif op.kind == "delete_folder":
+                prefix = op.path.rstrip("/") + "/"
+                doomed = [p for p in files if p.startswith(prefix)]
+                if not doomed:
+                    raise entry_not_found(f"{op.path} (A folder with this name doesn't exist)", head)
+                for p in doomed:
+                    del files[p]
+            else:
+                row = db.execute("SELECT git_sha1 FROM blobs WHERE sha256=?", (op.sha256,)).fetchone()
+                if row is None:  # guarded earlier; keeps the invariant that trees only point at stored blobs
+                    raise bad_request(f"{op.path}: content {op.sha256} was never uploaded")
+                files[op.path] = Entry(op.path, op.sha256, op.size, op.lfs, row["git_sha1"])
+        _check_no_file_dir_clash(files)
+        tree_sha = hashlib.sha1(
+            "".join(f"{p}\0{e.sha256}\0{int(e.lfs)}\n" for p, e in sorted(files.items())).encode()
+        ).hexdigest()
+        if not db.execute("SELECT 1 FROM trees WHERE tree_sha=? LIMIT 1", (tree_sha,)).fetchone():
+            db.executemany("INSERT INTO trees VALUES(?,?,?,?,?)",
+                           [(tree_sha, e.path, e.sha256, e.size, int(e.lfs)) for e in files.values()])
+        created = utcnow()
+        sha = hashlib.sha1(
+            f"tree {tree_sha}\nparent {head}\nauthor {author} {time.time_ns()} {uuid.uuid4().hex}\n\n{title}\n{message}"
+            .encode()).hexdigest()
+        db.execute("INSERT INTO commits VALUES(?,?,?,?,?,?,?,?)",
+                   (repo.id, sha, head, tree_sha, title, message, author, created))
+        db.execute("INSERT OR REPLACE INTO refs VALUES(?,?,?,?,?)", (repo.id, "branch", branch, sha, None))
+        return sha
+
+    # -- collections --------------------------------------------------------------------------
+    def create_collection(self, namespace: str, title: str, description: str | None, private: bool) -> str:
+        check_name(namespace, "namespace")
+        if not title or len(title) > 60:
+            raise bad_request("A collection title must have 1 to 60 characters")
+        existing = self._read("SELECT slug FROM collections WHERE namespace=? AND title=?", (namespace, title))
+        if existing:
+            err = HubError(409, f"A collection titled {title!r} already exists in {namespace}")
+            err.extra = {"slug": existing[0]["slug"]}  # type: ignore[attr-defined]
+            raise err
+        slug_title = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "collection"
+        slug = f"{namespace}/{slug_title}-{uuid.uuid4().hex[:24]}"
+        now = utcnow()
+        with self._write() as db:
+            db.execute("INSERT INTO collections VALUES(?,?,?,?,?,?,?)",
+                       (slug, namespace, title, description, int(private), now, now))
+        return slug
+
+    def collection(self, slug: str) -> sqlite3.Row | None:
+        rows = self._read("SELECT * FROM collections WHERE slug=?", (slug,))
+        return rows[0] if rows else None
+
+    def collections(self, owner: str | None) -> list[sqlite3.Row]:
+        if owner:
+            return self._read("SELECT * FROM collections WHERE namespace=? ORDER BY created_at", (owner,))
+        return self._read("SELECT * FROM collections ORDER BY created_at")
+
+    def collection_items(self, slug: str) -> list[sqlite3.Row]:
+        return self._read("SELECT * FROM collection_items WHERE slug=? ORDER BY position", (slug,))
+
+    def add_collection_item(self, slug: str, item_id: str, item_type: str, note: str | None) -> None:
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM collection_items WHERE slug=? AND item_type=? AND item_id=?",
+                          (slug, item_type, item_id)).fetchone():
+                raise HubError(409, f"{item_type} {item_id} is already in collection {slug}")
+            pos = db.execute("SELECT COALESCE(MAX(position)+1, 0) FROM collection_items WHERE slug=?",
+                             (slug,)).fetchone()[0]
+            db.execute("INSERT INTO collection_items VALUES(?,?,?,?,?,?)",
+                       (slug, uuid.uuid4().hex[:24], item_id, item_type, pos, note))
+            db.execute("UPDATE collections SET updated_at=? WHERE slug=?", (utcnow(), slug))
+
+    def update_collection(self, slug: str, fields: dict) -> None:
+        allowed = {k: v for k, v in fields.items() if k in ("title", "description", "private")}
+        with self._write() as db:
+            for key, value in allowed.items():
+                db.execute(f"UPDATE collections SET {key}=? WHERE slug=?",
+                           (int(value) if key == "private" else value, slug))
+            db.execute("UPDATE collections SET updated_at=? WHERE slug=?", (utcnow(), slug))
+
+    def update_collection_item(self, slug: str, object_id: str, note: str | None, position: int | None) -> bool:
+        with self._write() as db:
+            row = db.execute("SELECT * FROM collection_items WHERE slug=? AND object_id=?", (slug, object_id)).fetchone()
+            if row is None:
+                return False
+            if note is not None:
+                db.execute("UPDATE collection_items SET note=? WHERE slug=? AND object_id=?", (note, slug, object_id))
+            if position is not None:
+                db.execute("UPDATE collection_items SET position=? WHERE slug=? AND object_id=?",
+                           (position, slug, object_id))
+            db.execute("UPDATE collections SET updated_at=? WHERE slug=?", (utcnow(), slug))
+            return True
+
+    def delete_collection_item(self, slug: str, object_id: str) -> bool:
+        with self._write() as db:
+            return db.execute("DELETE FROM collection_items WHERE slug=? AND object_id=?",
+                              (slug, object_id)).rowcount > 0
+
+    def delete_collection(self, slug: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM collection_items WHERE slug=?", (slug,))
+            db.execute("DELETE FROM collections WHERE slug=?", (slug,))
+
+
+def _check_no_file_dir_clash(files: dict[str, Entry]) -> None:
+    paths = set(files)
+    for p in paths:
+        parts = p.split("/")
+        for i in range(1, len(parts)):
+            prefix = "/".join(parts[:i])
+            if prefix in paths:
+                raise bad_request(f"Path clash: {prefix!r} is a file, so {p!r} cannot be created under it")
+
+
+def decode_regular_content(value: dict) -> bytes:
+    """Content of a ``file`` line of an NDJSON commit (base64, or utf-8 text)."""
+    content = value.get("content")
+    if not isinstance(content, str):
+        raise bad_request(f"{value.get('path')}: 'content' must be a string")
+    encoding = value.get("encoding", "utf-8")
+    if encoding == "base64":
+        try:
+            return base64.b64decode(content, validate=True)
+        except ValueError:
+            raise bad_request(f"{value.get('path')}: content is not valid base64") from None
+    if encoding in ("utf-8", "utf8"):
+        return content.encode()
+    raise bad_request(f"{value.get('path')}: unknown encoding {encoding!r}")
+
+
+def is_hex(value: object, length: int) -> bool:
+    return isinstance(value, str) and bool((_HEX40 if length == 40 else _HEX64).match(value))
+
+
+def directories_of(paths: Iterable[str]) -> set[str]:
+    dirs: set[str] = set()
+    for p in paths:
+        parts = p.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            dirs.add("/".join(parts[:i]))
+    return dirs
+
+
+def dir_oid(entries: Iterable[Entry]) -> str:
+    return hashlib.sha1(json.dumps(sorted((e.path, e.oid) for e in entries)).encode()).hexdigest()
