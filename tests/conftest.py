@@ -111,5 +111,7 @@ _counter = iter(range(10**6))
 @pytest.fixture()
 def repo_name(request) -> str:
     """A unique repo name per test (the hub is shared by the session)."""
-    base = request.node.name.replace("[", "-").replace("]", "").replace("_", "-")[:60].strip("-")
+    import re
+
+    base = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:60].strip("-")
     return f"{base}-{next(_counter)}"

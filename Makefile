@@ -1,0 +1,23 @@
+# The two commands of the README. Both set up .venv from pyproject.toml first (once per change).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: quickstart test install clean-venv
+
+quickstart: $(STAMP)  ## set up, then run the end-to-end demo on the local hub and bundled data
+	$(BIN)/hubtool quickstart
+
+test: $(STAMP)  ## set up, then run the whole test suite (slow tests included)
+	$(BIN)/python -m pytest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+clean-venv:
+	rm -rf $(VENV)
