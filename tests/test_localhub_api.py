@@ -33,7 +33,7 @@ def test_whoami(api: HfApi):
     assert err.value.response.status_code == 401
 
 
-def test_create_repo_types_and_info(api: HfApi, repo_name):
+def test_create_repo_types_and_info(api: HfApi, repo_name, tmp_path):
     url = api.create_repo(f"hitz/{repo_name}")
     assert url.repo_id == f"hitz/{repo_name}" and url.endpoint == api.endpoint
     assert api.create_repo(f"hitz/{repo_name}", exist_ok=True).repo_id == f"hitz/{repo_name}"
@@ -52,6 +52,10 @@ def test_create_repo_types_and_info(api: HfApi, repo_name):
     space = api.space_info(f"hitz/{repo_name}")
     assert space.sdk == "gradio" and {s.rfilename for s in space.siblings} == {".gitattributes", "README.md"}
     assert api.repo_info(f"hitz/{repo_name}", repo_type="space").sha == space.sha
+    api.upload_file(path_or_fileobj=b"import gradio\n", path_in_repo="app.py", repo_id=f"hitz/{repo_name}",
+                    repo_type="space")
+    app = hf_hub_download(f"hitz/{repo_name}", "app.py", repo_type="space", cache_dir=str(tmp_path))
+    assert open(app, "rb").read() == b"import gradio\n"
 
     api.delete_repo(f"hitz/{repo_name}", repo_type="dataset")
     with pytest.raises(RepositoryNotFoundError):
