@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -24,6 +25,14 @@ def _setup_logging(verbose: bool) -> None:
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
                         handlers=[RichHandler(show_path=False, show_time=False, console=_stderr())], force=True)
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    if not verbose:  # hubtool shows its own progress; the libraries' per-file bars are noise here
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "urllib3", "filelock", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -126,9 +135,11 @@ def _print_hub(hub_proc: hubserver.HubProcess, as_json: bool, state: str) -> Non
 
 
 def _register_commands() -> None:
+    from .cli_validate import validate
     from .quickstart import quickstart
 
     main.add_command(quickstart)
+    main.add_command(validate)
 
 
 _register_commands()

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
-import yaml
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from .. import __version__
+from ..frontmatter import front_matter
 from .auth import TokenRegistry, User
 from .errors import HubError, bad_request, entry_not_found, repo_not_found
 from .storage import (
@@ -890,24 +890,6 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     if start >= size or end < start:
         return None
     return start, min(end, size - 1)
-
-
-def front_matter(text: str) -> dict | None:
-    """The YAML metadata block of a card (``---`` ... ``---``); None if there is none. ValueError if invalid."""
-    if not text.startswith("---"):
-        return None
-    end = text.find("\n---", 3)
-    if end < 0:
-        raise ValueError("the metadata block opened by '---' is never closed")
-    try:
-        data = yaml.safe_load(text[3:end])
-    except yaml.YAMLError as err:
-        raise ValueError(f"invalid YAML: {err}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValueError("the metadata must be a YAML mapping")
-    return data
 
 
 def _truthy(value: str | None) -> bool:

@@ -1,0 +1,164 @@
+"""The release manifest (``release.yaml``): what a release publishes, where, under which version.
+
+Example (examples/release/release.yaml)::
+
+    namespace: hitz
+    version: v1.0
+    languages: [eu]
+    license: apache-2.0
+    collection: {title: Latxa Instruct sample}
+    artifacts:
+      - {name: corpus, kind: corpus, path: corpus, repo: latxa-corpus-sample}
+      - {name: exp_2_111, kind: adapter, path: adapters/exp_2_111, repo: latxa-instruct, branch: exp_2_111,
+         eval_results: results/exp_2_111.json}
+
+Errors name the file, the line and the field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .artifact import ArtifactKind
+
+REPO_TYPE_OF_KIND = {"corpus": "dataset", "instructions": "dataset", "preferences": "dataset", "eval": "dataset",
+                     "model": "model", "adapter": "model", "space": "space"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CollectionSpec(_Strict):
+    title: str = Field(min_length=1, max_length=60)
+    description: str | None = None
+    private: bool = False
+
+
+class ValidationSettings(_Strict):
+    language_threshold: float = Field(0.8, ge=0, le=1, description="Minimum share of sampled rows in a declared language.")
+    language_sample: int = Field(300, ge=10, description="Rows sampled per split for language identification.")
+    languages_considered: list[str] = Field(default_factory=lambda: ["en", "es", "fr"],
+                                            description="Other languages the detector may answer besides the declared ones.")
+    max_findings_per_check: int = Field(20, ge=1)
+
+
+class ArtifactSpec(_Strict):
+    name: str = Field(min_length=1)
+    kind: ArtifactKind
+    path: str
+    repo: str = Field(description="Target repo id (org/name); a bare name gets the release namespace.")
+    branch: str = "main"
+    private: bool = False
+    card: dict[str, Any] = Field(default_factory=dict, description="Extra card fields, merged over provenance.")
+    template: str | None = Field(default=None, description="Path of a Jinja card template overriding cards/.")
+    eval_results: str | None = Field(default=None, description="Evaluation results (JSON) of a model/adapter.")
+    base_model_path: str | None = Field(default=None, description="Local copy of an adapter's base model.")
+    chat: bool = Field(default=True, description="Chat model: a chat template is required.")
+
+
+class Manifest(_Strict):
+    namespace: str
+    version: str = Field(min_length=1)
+    languages: list[str] = Field(default_factory=list, description="ISO 639-1 codes of the release.")
+    license: str = Field("", description="Hub licence id, e.g. apache-2.0.")
+    collection: CollectionSpec | None = None
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
+    artifacts: list[ArtifactSpec] = Field(min_length=1)
+
+    # set by load_manifest, not part of the YAML
+    _source: Path | None = None
+    _lines: dict[tuple, int] = {}
+
+    @field_validator("languages")
+    @classmethod
+    def _lower(cls, v: list[str]) -> list[str]:
+        return [x.lower() for x in v]
+
+    @property
+    def base_dir(self) -> Path:
+        return self._source.parent if self._source else Path.cwd()
+
+    def artifact_path(self, art: ArtifactSpec) -> Path:
+        return (self.base_dir / art.path).resolve()
+
+    def repo_id(self, art: ArtifactSpec) -> str:
+        return art.repo if "/" in art.repo else f"{self.namespace}/{art.repo}"
+
+    def line_of(self, *loc: Any) -> int | None:
+        """The YAML line of a field, e.g. ``line_of('artifacts', 2, 'repo')``; the nearest parent's if absent."""
+        loc = tuple(loc)
+        while loc:
+            if loc in self._lines:
+                return self._lines[loc]
+            loc = loc[:-1]
+        return None
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+
+@dataclass
+class ManifestIssue:
+    field: str
+    line: int | None
+    message: str
+
+
+class ManifestError(ValueError):
+    def __init__(self, path: Path, issues: list[ManifestIssue]):
+        self.path, self.issues = path, issues
+        super().__init__("\n".join(f"{path}:{i.line or '?'}: {i.field}: {i.message}" for i in issues))
+
+
+def _line_map(node: yaml.Node, prefix: tuple = ()) -> dict[tuple, int]:
+    """YAML node positions by field path: ('artifacts', 0, 'repo') -> 1-based line."""
+    out = {prefix: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            out[prefix + (key.value,)] = key.start_mark.line + 1
+            out.update({k: v for k, v in _line_map(value, prefix + (key.value,)).items() if k != prefix + (key.value,)})
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out.update(_line_map(item, prefix + (i,)))
+    return out
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Parse and check a release manifest; :class:`ManifestError` lists every problem with its line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ManifestError(path, [ManifestIssue("-", None, f"cannot read: {err.strerror}")]) from None
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise ManifestError(path, [ManifestIssue("-", mark.line + 1 if mark else None, f"invalid YAML: {err}")]) \
+            from None
+    if not isinstance(data, dict):
+        raise ManifestError(path, [ManifestIssue("-", 1, "the manifest must be a YAML mapping")])
+    lines = _line_map(node) if node is not None else {}
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as err:
+        issues = []
+        for e in err.errors():
+            loc = tuple(e["loc"])
+            line = None
+            probe = loc
+            while probe and line is None:
+                line = lines.get(probe)
+                probe = probe[:-1]
+            issues.append(ManifestIssue(".".join(str(p) for p in loc) or "-", line, e["msg"]))
+        raise ManifestError(path, issues) from None
+    manifest._source = path.resolve()
+    manifest._lines = lines
+    return manifest
