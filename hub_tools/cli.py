@@ -135,11 +135,13 @@ def _print_hub(hub_proc: hubserver.HubProcess, as_json: bool, state: str) -> Non
 
 
 def _register_commands() -> None:
+    from .cli_card import card
     from .cli_validate import validate
     from .quickstart import quickstart
 
     main.add_command(quickstart)
     main.add_command(validate)
+    main.add_command(card)
 
 
 _register_commands()

@@ -115,3 +115,21 @@ def repo_name(request) -> str:
 
     base = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:60].strip("-")
     return f"{base}-{next(_counter)}"
+
+
+@pytest.fixture(scope="session")
+def sample_release(tmp_path_factory) -> Path:
+    """The sample release (corpus, instructions, preferences, base model, two adapters, Space), built once."""
+    from hub_tools.sample_artifacts import build_sample_release
+
+    return build_sample_release(tmp_path_factory.mktemp("release") / "sample")
+
+
+@pytest.fixture()
+def release(sample_release, tmp_path) -> Path:
+    """A private copy of the sample release that a test may change; returns its release.yaml."""
+    import shutil
+
+    dst = tmp_path / "release"
+    shutil.copytree(sample_release.parent, dst)
+    return dst / "release.yaml"

@@ -14,24 +14,10 @@ import yaml
 from click.testing import CliRunner
 
 from hub_tools.cli import main
-from hub_tools.sample_artifacts import build_sample_release
 
 SPANISH = [f"Hoy es un día {adj} para pasear por la ciudad con los amigos." for adj in
            ("bonito", "soleado", "tranquilo", "perfecto", "estupendo", "agradable", "precioso", "magnífico")] + \
           [f"El tren de las {h} llega siempre con retraso a la estación." for h in range(1, 13)]
-
-
-@pytest.fixture(scope="session")
-def sample_release(tmp_path_factory) -> Path:
-    return build_sample_release(tmp_path_factory.mktemp("release") / "sample")
-
-
-@pytest.fixture()
-def release(sample_release, tmp_path) -> Path:
-    """A private copy of the sample release a test may break."""
-    dst = tmp_path / "release"
-    shutil.copytree(sample_release.parent, dst)
-    return dst / "release.yaml"
 
 
 def run(path, *args) -> tuple[int, list[dict]]:

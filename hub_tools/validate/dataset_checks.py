@@ -280,6 +280,7 @@ def check_dataset(folder: Path, kind: str, languages: list[str], settings: Valid
             samples.extend(st.sample)
             if languages and st.sample:
                 _check_language(st.sample, languages, settings, config, split, splits[split][0], report, stats)
+        cfg_stats["splits"] = {s: cfg_stats["splits"][s] for s in splits if s in cfg_stats["splits"]}
         stats["configs"][config] = cfg_stats
     if languages and samples:
         stats["language_share"] = _language_share(samples, languages, settings)

@@ -84,22 +84,33 @@ def check_model(folder: Path, kind: str, artifact: str | None = None, chat: bool
     elif chat and not has_chat_template(folder):
         add("HT204", "the tokenizer has no chat template, so chat UIs and apply_chat_template cannot prompt it",
             "tokenizer_config.json", "chat_template")
-    stats: dict[str, Any] = {"files": {f: (folder / f).stat().st_size for f in files}}
     if any(f.code in ("HT202", "HT207") for f in findings):
-        return findings, stats
+        return findings, {}
     try:
-        shapes, dtypes = safetensors_shapes(folder)
+        stats, shapes = model_stats(folder, kind)
     except Exception as err:
         add("HT207", f"unreadable safetensors header: {err}", weights[0])
-        return findings, stats
-    stats["parameters"] = sum(_numel(s) for s in shapes.values())
-    stats["dtypes"] = sorted(set(dtypes.values()))
+        return findings, {}
     weight_bytes = sum((folder / f).stat().st_size for f in weights)
     if is_adapter:
         _check_adapter(folder, findings, stats, shapes, artifact, base_model_path, weight_bytes, chat)
     else:
         _check_full_model(folder, findings, stats, shapes, artifact, weight_bytes, chat)
     return findings, stats
+
+
+def model_stats(folder: Path, kind: str) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
+    """Figures for the card from file sizes, safetensors headers and adapter_config.json (no weights loaded)."""
+    shapes, dtypes = safetensors_shapes(folder)
+    stats: dict[str, Any] = {
+        "files": {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()},
+        "parameters": sum(_numel(s) for s in shapes.values()), "dtypes": sorted(set(dtypes.values())),
+    }
+    if kind == "adapter":
+        cfg = json.loads((folder / "adapter_config.json").read_text())
+        stats.update({"base_model": cfg.get("base_model_name_or_path"), "peft_type": cfg.get("peft_type"),
+                      "r": cfg.get("r"), "lora_alpha": cfg.get("lora_alpha"), "target_modules": cfg.get("target_modules")})
+    return stats, shapes
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -145,8 +156,6 @@ def _check_adapter(folder: Path, findings: list[Finding], stats: dict, shapes: d
 
     cfg = json.loads((folder / "adapter_config.json").read_text())
     base = cfg.get("base_model_name_or_path")
-    stats.update({"base_model": base, "peft_type": cfg.get("peft_type"), "r": cfg.get("r"),
-                  "lora_alpha": cfg.get("lora_alpha"), "target_modules": cfg.get("target_modules")})
     if not is_hub_repo_id(base or "", folder):
         findings.append(Finding("HT205", f"base_model_name_or_path is {base!r}: users cannot download that; "
                                          "it must be the Hub id of the base model",
