@@ -50,6 +50,14 @@ def bind_endpoint(endpoint: str, token: str | None = None) -> HubTarget:
     os.environ["HF_ENDPOINT"] = endpoint
     constants.ENDPOINT = endpoint
     constants.HUGGINGFACE_CO_URL_TEMPLATE = endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    # Module-level singletons built at import (behind huggingface_hub.file_exists, hf_file_system.hffs, ...)
+    # keep the endpoint of that moment; peft calls huggingface_hub.file_exists.
+    from huggingface_hub import hf_api, hf_file_system
+
+    hf_api.api.endpoint = endpoint
+    hf_file_system.hffs.endpoint = endpoint
+    hf_file_system.hffs._api.endpoint = endpoint
+    hf_file_system.hffs.dircache.clear()
     if local:
         # Xet needs Xet storage (the local hub has none); is_xet_available() re-reads this constant.
         os.environ["HF_HUB_DISABLE_XET"] = "1"
@@ -90,5 +98,5 @@ def resolve_target(endpoint: str | None = None, token: str | None = None,
     target = bind_endpoint(hub.url, admin_token(hub.data_dir))
     note = (f"No endpoint or token configured: using the local staging hub at {hub.url}"
             f" ({'started now' if started else 'already running'}; data in {hub.data_dir})")
-    log.info(note)
+    log.debug(note)
     return HubTarget(target.endpoint, target.token, True, note)

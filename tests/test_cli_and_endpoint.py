@@ -45,13 +45,17 @@ def test_bind_endpoint_switches_clients_in_process(tmp_path):
         "from huggingface_hub import constants\n"
         "from hub_tools.endpoint import bind_endpoint\n"
         "t = bind_endpoint('http://127.0.0.1:9/', 'hf_x')\n"
+        "import huggingface_hub\n"
         "print(json.dumps([t.local, constants.ENDPOINT, constants.HF_HUB_DISABLE_XET, dc.USE_PARQUET_EXPORT,"
-        " dc.HF_ENDPOINT, constants.HUGGINGFACE_CO_URL_TEMPLATE, repr(t)]))\n"
+        " dc.HF_ENDPOINT, constants.HUGGINGFACE_CO_URL_TEMPLATE, repr(t), huggingface_hub.hf_api.api.endpoint,"
+        " huggingface_hub.hf_file_system.hffs.endpoint, huggingface_hub.HfFileSystem().endpoint]))\n"
     )
     env = _clean_env(tmp_path)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    local, endpoint, xet_off, parquet_export, ds_endpoint, template, shown = json.loads(out.stdout)
+    local, endpoint, xet_off, parquet_export, ds_endpoint, template, shown, *singletons = json.loads(out.stdout)
     assert local and endpoint == ds_endpoint == "http://127.0.0.1:9" and xet_off and parquet_export is False
+    # import-time singletons (peft calls huggingface_hub.file_exists) follow the binding too
+    assert singletons == ["http://127.0.0.1:9"] * 3
     assert template.startswith("http://127.0.0.1:9/{repo_id}/resolve/")
     assert "hf_x" not in shown  # the token never appears in reprs or logs
     remote = ("from huggingface_hub import constants\nfrom hub_tools.endpoint import bind_endpoint\n"

@@ -110,6 +110,9 @@ class LocalHubApp:
     enable_faults: bool = False
     faults: list[FaultRule] = field(default_factory=list)
     tickets: dict[str, _Ticket] = field(default_factory=dict)
+    # test hooks: what was written since start (GET /api/_localhub/stats with --enable-fault-injection)
+    counters: dict[str, int] = field(default_factory=lambda: {"commits": 0, "lfs_bytes": 0, "regular_bytes": 0,
+                                                              "lfs_uploads": 0})
 
     # -- ASGI entry ---------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -197,6 +200,8 @@ class LocalHubApp:
                 return JSONResponse({"status": "ok", "version": __version__})
             case ["_localhub", "faults"] if m == "POST" and self.enable_faults:
                 return self.set_faults(await _json(request))
+            case ["_localhub", "stats"] if m == "GET" and self.enable_faults:
+                return JSONResponse(self.counters)
             case [plural] if plural.endswith("s") and plural[:-1] in REPO_TYPES and m == "GET":
                 return self.list_repos(request, plural[:-1])
             case [plural, ns, name, *rest] if plural.endswith("s") and plural[:-1] in REPO_TYPES:
@@ -640,6 +645,8 @@ class LocalHubApp:
             if sha256.hexdigest() != ticket.oid:
                 raise bad_request(f"Uploaded content has sha256 {sha256.hexdigest()}, not the announced {ticket.oid}")
             self.store.adopt_blob(tmp, ticket.oid, size, sha1.hexdigest())
+            self.counters["lfs_bytes"] += size
+            self.counters["lfs_uploads"] += 1
         finally:
             tmp.unlink(missing_ok=True)
         repo = self.store.repo_by_id(ticket.repo_id)
@@ -671,6 +678,7 @@ class LocalHubApp:
         ops: list[FileOp] = []
         seen_paths: set[str] = set()
         lineno = 0
+        regular_bytes = 0
         async for line in _ndjson_lines(request):
             lineno += 1
             try:
@@ -698,6 +706,7 @@ class LocalHubApp:
             if key == "file":
                 sha, size = self.store.put_blob_bytes(decode_regular_content(value))
                 ops.append(FileOp("add", path, sha, size, False))
+                regular_bytes += size
             elif key == "lfsFile":
                 oid = value.get("oid")
                 if value.get("algo", "sha256") != "sha256" or not is_hex(oid, 64):
@@ -726,6 +735,8 @@ class LocalHubApp:
             raise bad_request("'parentCommit' must be a 40-hex commit id")
         sha = self.store.create_commit(repo, rev, ops, summary.strip(), str(header.get("description") or ""),
                                        user.name, parent)
+        self.counters["commits"] += 1
+        self.counters["regular_bytes"] += regular_bytes
         return JSONResponse({"success": True, "commitOid": sha, "pullRequestUrl": None,
                              "commitUrl": f"{_base(request)}/{repo.url_prefix}{repo.repo_id}/commit/{sha}"})
 

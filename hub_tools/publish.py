@@ -1,0 +1,208 @@
+"""Pushing one artifact folder to one repo revision: plan, then one commit.
+
+The plan compares local content hashes with the remote tree (sha256 for LFS files, git blob ids for
+regular files), so unchanged files are never uploaded again and a push with nothing to change makes
+no commit. The repo ends up equal to the folder: remote files the folder lacks are deleted (except
+.gitattributes). A failed attempt is retried with backoff on 429/5xx/network errors by planning
+again: if the lost answer was a commit that did land, the new plan is empty and nothing is repeated.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+log = logging.getLogger(__name__)
+KEEP_REMOTE = {".gitattributes"}
+SKIP_LOCAL_DIRS = {".git", ".hubtool", "__pycache__", ".cache"}
+RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+
+
+@dataclass
+class FileChange:
+    path: str
+    action: str  # add | change | remove | unchanged
+    size: int
+
+
+@dataclass
+class PushPlan:
+    repo_id: str
+    repo_type: str
+    revision: str
+    repo_exists: bool
+    branch_exists: bool
+    head: str | None
+    changes: list[FileChange] = field(default_factory=list)
+
+    @property
+    def to_upload(self) -> list[FileChange]:
+        return [c for c in self.changes if c.action in ("add", "change")]
+
+    @property
+    def to_remove(self) -> list[FileChange]:
+        return [c for c in self.changes if c.action == "remove"]
+
+    @property
+    def empty(self) -> bool:
+        return self.repo_exists and self.branch_exists and not self.to_upload and not self.to_remove
+
+    def summary(self) -> dict[str, int]:
+        out = {"add": 0, "change": 0, "remove": 0, "unchanged": 0}
+        for c in self.changes:
+            out[c.action] += 1
+        out["upload_bytes"] = sum(c.size for c in self.to_upload)
+        return out
+
+    def to_dict(self) -> dict:
+        return {**{k: v for k, v in asdict(self).items() if k != "changes"}, "summary": self.summary(),
+                "changes": [asdict(c) for c in self.changes if c.action != "unchanged"]}
+
+
+class PublishError(RuntimeError):
+    """A Hub refusal explained for people: what failed, and what to do."""
+
+
+def explain_http_error(err: HfHubHTTPError, repo_id: str, endpoint: str) -> str:
+    status = err.response.status_code if err.response is not None else None
+    server = (err.server_message or "").strip() if hasattr(err, "server_message") else ""
+    detail = f" (the Hub said: {server})" if server else ""
+    if status == 401:
+        return (f"{endpoint} refused the token for {repo_id}{detail}. Check HF_TOKEN or run `hf auth login`; "
+                "for the local hub, the admin token is in its data dir (admin-token).")
+    if status == 403:
+        return f"the token may not write to {repo_id}{detail}: use a token of the namespace owner or an org member."
+    if status == 404 or isinstance(err, RepositoryNotFoundError):
+        return f"{repo_id} was not found on {endpoint}{detail}."
+    if status == 409:
+        return f"conflict on {repo_id}{detail}: it already exists in another form, or a tag/branch is taken."
+    if status == 412:
+        return f"{repo_id} changed while pushing{detail}: run the command again."
+    return f"{endpoint} answered {status} for {repo_id}{detail}."
+
+
+def _local_files(folder: Path, card_text: str | None) -> dict[str, bytes | Path]:
+    files: dict[str, bytes | Path] = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if p.is_file() and not (set(rel.parts[:-1]) & SKIP_LOCAL_DIRS) and not rel.name.startswith(".~"):
+            files[rel.as_posix()] = p
+    if card_text is not None:
+        files["README.md"] = card_text.encode("utf-8")
+    return files
+
+
+def _hashes(source: bytes | Path) -> tuple[int, str, str]:
+    """(size, sha256, git blob sha1) without holding large files in memory."""
+    sha256 = hashlib.sha256()
+    if isinstance(source, bytes):
+        size = len(source)
+        sha256.update(source)
+        git = hashlib.sha1(b"blob %d\0" % size + source).hexdigest()
+        return size, sha256.hexdigest(), git
+    size = source.stat().st_size
+    git_h = hashlib.sha1(b"blob %d\0" % size)
+    with open(source, "rb") as f:
+        while block := f.read(1 << 22):
+            sha256.update(block)
+            git_h.update(block)
+    return size, sha256.hexdigest(), git_h.hexdigest()
+
+
+def plan_push(api: HfApi, folder: Path, repo_id: str, repo_type: str, revision: str = "main",
+              card_text: str | None = None) -> PushPlan:
+    """What a push would change, read-only."""
+    repo_exists = branch_exists = True
+    head = None
+    remote: dict = {}
+    try:
+        info = api.repo_info(repo_id, repo_type=repo_type, revision=revision)
+        head = info.sha
+        remote = {f.path: f for f in api.list_repo_tree(repo_id, repo_type=repo_type, revision=head, recursive=True)
+                  if hasattr(f, "size") and hasattr(f, "blob_id")}
+    except RepositoryNotFoundError:
+        repo_exists = branch_exists = False
+    except RevisionNotFoundError:
+        branch_exists = False
+    plan = PushPlan(repo_id, repo_type, revision, repo_exists, branch_exists, head)
+    local = _local_files(folder, card_text)
+    for path, source in local.items():
+        size, sha256, git = _hashes(source)
+        r = remote.get(path)
+        if r is None:
+            plan.changes.append(FileChange(path, "add", size))
+        elif (r.lfs.sha256 if r.lfs else r.blob_id) == (sha256 if r.lfs else git):
+            plan.changes.append(FileChange(path, "unchanged", size))
+        else:
+            plan.changes.append(FileChange(path, "change", size))
+    for path, r in remote.items():
+        if path not in local and path not in KEEP_REMOTE:
+            plan.changes.append(FileChange(path, "remove", r.size))
+    return plan
+
+
+def execute_push(api: HfApi, plan: PushPlan, folder: Path, message: str, description: str = "",
+                 private: bool = False, space_sdk: str | None = None, card_text: str | None = None) -> str | None:
+    """Apply a plan as one commit. Returns the commit sha, or None if there was nothing to do."""
+    if not plan.repo_exists:
+        api.create_repo(plan.repo_id, repo_type=plan.repo_type, private=private, exist_ok=True,
+                        space_sdk=space_sdk if plan.repo_type == "space" else None)
+    if not plan.branch_exists and plan.revision != "main":
+        api.create_branch(plan.repo_id, repo_type=plan.repo_type, branch=plan.revision, exist_ok=True)
+    if plan.empty:
+        return None
+    local = _local_files(folder, card_text)
+    ops: list = [CommitOperationAdd(c.path, local[c.path]) for c in plan.to_upload]
+    ops += [CommitOperationDelete(c.path) for c in plan.to_remove]
+    if not ops:
+        return None
+    info = api.create_commit(plan.repo_id, repo_type=plan.repo_type, revision=plan.revision, operations=ops,
+                             commit_message=message, commit_description=description,
+                             parent_commit=plan.head if plan.branch_exists else None)
+    return info.oid
+
+
+def is_transient(err: BaseException) -> bool:
+    import httpx2
+
+    if isinstance(err, HfHubHTTPError) and err.response is not None:
+        return err.response.status_code in RETRY_STATUSES
+    return isinstance(err, (httpx2.TransportError, ConnectionError, TimeoutError))
+
+
+@dataclass
+class PushResult:
+    plan: PushPlan
+    commit: str | None  # None: nothing changed
+    head: str           # the revision's commit after the push
+    attempts: int
+
+
+def push(api: HfApi, folder: Path, repo_id: str, repo_type: str, revision: str, message: str,
+         description: str = "", private: bool = False, space_sdk: str | None = None, card_text: str | None = None,
+         retries: int = 4, backoff: float = 1.0) -> PushResult:
+    """Plan and push with bounded retries; safe to call again after any failure."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            plan = plan_push(api, folder, repo_id, repo_type, revision, card_text)
+            commit = execute_push(api, plan, folder, message, description, private, space_sdk, card_text)
+            head = commit or api.repo_info(repo_id, repo_type=repo_type, revision=revision).sha
+            return PushResult(plan, commit, head, attempt)
+        except Exception as err:
+            status = err.response.status_code if isinstance(err, HfHubHTTPError) and err.response is not None else None
+            if (is_transient(err) or status == 412) and attempt <= retries:
+                delay = backoff * 2 ** (attempt - 1)
+                log.warning("%s@%s: %s; planning again in %.1fs (retry %d/%d)", repo_id, revision,
+                            f"HTTP {status}" if status else type(err).__name__, delay, attempt, retries)
+                time.sleep(delay)
+                continue
+            if isinstance(err, HfHubHTTPError):
+                raise PublishError(explain_http_error(err, repo_id, api.endpoint)) from err
+            raise

@@ -1,0 +1,221 @@
+"""`hubtool release`: validate everything, push every artifact (one commit per repo revision), tag the
+version only once every push succeeded, gather the repos in a collection, then verify.
+
+Re-running a release is always safe: pushes are planned against the remote state, so finished
+artifacts make no commit and upload nothing, and a release interrupted anywhere finishes the job.
+Tags never move: a released version whose content changed must get a new version.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from huggingface_hub import HfApi
+from huggingface_hub.errors import HfHubHTTPError
+
+from . import __version__
+from .artifact import read_provenance
+from .cards import context_for, render_card
+from .manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest
+from .publish import PublishError, PushPlan, explain_http_error, plan_push, push
+from .validate import validate_manifest
+from .validate.findings import Report
+
+log = logging.getLogger(__name__)
+STATE_DIR = ".hubtool"
+
+
+class ReleaseError(RuntimeError):
+    pass
+
+
+class ReleaseInvalid(ReleaseError):
+    def __init__(self, report: Report):
+        super().__init__(f"validation failed with {len(report.errors())} error(s); nothing was uploaded")
+        self.report = report
+
+
+def tag_name(version: str, branch: str) -> str:
+    """The release tag of one repo revision: the version on main, ``<version>-<branch>`` on variant branches."""
+    return version if branch == "main" else f"{version}-{branch}"
+
+
+def repo_url(endpoint: str, repo_type: str, repo_id: str, revision: str) -> str:
+    prefix = "" if repo_type == "model" else f"{repo_type}s/"
+    return f"{endpoint}/{prefix}{repo_id}/tree/{revision}"
+
+
+@dataclass
+class ArtifactOutcome:
+    name: str
+    kind: str
+    repo_id: str
+    repo_type: str
+    branch: str
+    tag: str
+    plan: dict
+    commit: str | None = None
+    head: str | None = None
+    url: str = ""
+    attempts: int = 0
+
+
+@dataclass
+class ReleaseResult:
+    version: str
+    endpoint: str
+    dry_run: bool
+    artifacts: list[ArtifactOutcome] = field(default_factory=list)
+    tags_created: list[str] = field(default_factory=list)
+    collection: str | None = None
+    verify: list[dict] | None = None
+
+    @property
+    def commits(self) -> int:
+        return sum(1 for a in self.artifacts if a.commit)
+
+    def to_dict(self) -> dict:
+        return {"version": self.version, "endpoint": self.endpoint, "dry_run": self.dry_run, "commits": self.commits,
+                "tags_created": self.tags_created, "collection": self.collection,
+                "artifacts": [a.__dict__ for a in self.artifacts], "verify": self.verify,
+                "verified": None if self.verify is None else all(v["ok"] for v in self.verify)}
+
+
+@contextmanager
+def release_lock(manifest: Manifest) -> Iterator[Path]:
+    """One release of a manifest at a time (an flock next to the manifest; released if the process dies)."""
+    state_dir = manifest.base_dir / STATE_DIR
+    state_dir.mkdir(exist_ok=True)
+    path = state_dir / f"{manifest.source.stem if manifest.source else 'release'}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            raise ReleaseError(f"another release of {manifest.source} is running (pid {holder}); "
+                               f"wait for it, or remove {path} if that process is gone") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield path
+    finally:
+        os.close(fd)
+
+
+def _selected(manifest: Manifest, only: set[str] | None) -> list[ArtifactSpec]:
+    unknown = (only or set()) - {a.name for a in manifest.artifacts}
+    if unknown:
+        raise ReleaseError(f"--only names no artifact of the manifest: {', '.join(sorted(unknown))} "
+                           f"(artifacts: {', '.join(a.name for a in manifest.artifacts)})")
+    return [a for a in manifest.artifacts if not only or a.name in only]
+
+
+def _existing_tag(api: HfApi, repo_id: str, repo_type: str, tag: str) -> str | None:
+    try:
+        refs = api.list_repo_refs(repo_id, repo_type=repo_type)
+    except HfHubHTTPError:
+        return None
+    return next((t.target_commit for t in refs.tags if t.name == tag), None)
+
+
+def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set[str] | None = None,
+                verify: bool = True, on_step: Callable[[str], None] | None = None,
+                retries: int = 4, backoff: float = 1.0) -> ReleaseResult:
+    step = on_step or (lambda msg: log.info(msg))
+    arts = _selected(manifest, only)
+    report = validate_manifest(manifest, only={a.name for a in arts})
+    if not report.ok():
+        raise ReleaseInvalid(report)
+    result = ReleaseResult(manifest.version, api.endpoint, dry_run)
+    cards = {a.name: render_card(manifest.artifact_path(a), context_for(manifest, a), report.statistics.get(a.name))
+             for a in arts}
+    with release_lock(manifest) if not dry_run else _nullcontext():
+        plans: dict[str, PushPlan] = {}
+        for art in arts:  # plan everything first: refuse before the first upload if a released version moved
+            repo_id, repo_type = manifest.repo_id(art), REPO_TYPE_OF_KIND[art.kind]
+            step(f"planning {art.name} -> {repo_id}@{art.branch}")
+            try:
+                plan = plan_push(api, manifest.artifact_path(art), repo_id, repo_type, art.branch, cards[art.name])
+            except HfHubHTTPError as err:
+                raise ReleaseError(explain_http_error(err, repo_id, api.endpoint)) from err
+            tag = tag_name(manifest.version, art.branch)
+            tagged = _existing_tag(api, repo_id, repo_type, tag) if plan.repo_exists else None
+            if tagged and not plan.empty:
+                raise ReleaseError(f"{repo_id} already has tag {tag} and {art.name} changed since: tags never "
+                                   f"move, so release the change under a new `version` (now {manifest.version})")
+            plans[art.name] = plan
+            result.artifacts.append(ArtifactOutcome(art.name, art.kind, repo_id, repo_type, art.branch, tag,
+                                                    plan.to_dict(), url=repo_url(api.endpoint, repo_type, repo_id,
+                                                                                 art.branch)))
+        if dry_run:
+            return result
+        for art, outcome in zip(arts, result.artifacts):
+            step(f"pushing {art.name} -> {outcome.repo_id}@{art.branch}")
+            prov = read_provenance(manifest.artifact_path(art))
+            description = (f"{art.name}: {art.kind} from recipe {prov.recipe.name} {prov.recipe.version}"
+                           f"{', git ' + prov.git_commit[:12] if prov.git_commit else ''}; hubtool {__version__}")
+            sdk = (art.card.get("sdk") or prov.card.get("sdk") or "gradio") if art.kind == "space" else None
+            pushed = push(api, manifest.artifact_path(art), outcome.repo_id, outcome.repo_type, art.branch,
+                          message=f"hubtool release {manifest.version}: {art.name}", description=description,
+                          private=art.private, space_sdk=sdk, card_text=cards[art.name], retries=retries,
+                          backoff=backoff)
+            outcome.commit, outcome.head, outcome.attempts = pushed.commit, pushed.head, pushed.attempts
+            outcome.plan = pushed.plan.to_dict()
+        for outcome in result.artifacts:  # only now: every push of the release succeeded
+            current = _existing_tag(api, outcome.repo_id, outcome.repo_type, outcome.tag)
+            if current == outcome.head:
+                continue
+            if current is not None:
+                raise ReleaseError(f"tag {outcome.tag} of {outcome.repo_id} points at {current[:10]}, "
+                                   f"not at the released {outcome.head[:10]}; release under a new version")
+            step(f"tagging {outcome.repo_id} {outcome.tag}")
+            try:
+                api.create_tag(outcome.repo_id, repo_type=outcome.repo_type, tag=outcome.tag, revision=outcome.head,
+                               tag_message=f"hubtool release {manifest.version}")
+            except HfHubHTTPError as err:
+                raise ReleaseError(explain_http_error(err, outcome.repo_id, api.endpoint)) from err
+            result.tags_created.append(f"{outcome.repo_id}@{outcome.tag}")
+        if manifest.collection is not None:
+            result.collection = _update_collection(api, manifest, result)
+        _write_state(manifest, result)
+    if verify:
+        from .verify import verify_release
+
+        step("verifying from the Hub")
+        result.verify = [c.__dict__ for c in verify_release(manifest, api, only=only)]
+    return result
+
+
+@contextmanager
+def _nullcontext():
+    yield None
+
+
+def _update_collection(api: HfApi, manifest: Manifest, result: ReleaseResult) -> str:
+    coll = manifest.collection
+    assert coll is not None
+    collection = api.create_collection(coll.title, namespace=manifest.namespace, description=coll.description,
+                                       private=coll.private, exists_ok=True)
+    present = {(i.item_type, i.item_id) for i in collection.items}
+    notes: dict[tuple[str, str], list[str]] = {}
+    for o in result.artifacts:
+        notes.setdefault((o.repo_type, o.repo_id), []).append(o.name if o.branch == "main" else f"{o.name} ({o.tag})")
+    for (repo_type, repo_id), names in notes.items():
+        if (repo_type, repo_id) not in present:
+            api.add_collection_item(collection.slug, item_id=repo_id, item_type=repo_type,
+                                    note=f"{manifest.version}: {', '.join(names)}", exists_ok=True)
+    return collection.slug
+
+
+def _write_state(manifest: Manifest, result: ReleaseResult) -> None:
+    path = manifest.base_dir / STATE_DIR / f"{manifest.source.stem if manifest.source else 'release'}.state.json"
+    path.write_text(json.dumps({k: v for k, v in result.to_dict().items() if k != "verify"}, indent=2) + "\n")
+
+
+__all__ = ["ReleaseError", "ReleaseInvalid", "ReleaseResult", "PublishError", "run_release", "tag_name"]
