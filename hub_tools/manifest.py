@@ -1,6 +1,6 @@
 """The release manifest (``release.yaml``): what a release publishes, where, under which version.
 
-Example (examples/release/release.yaml)::
+Example (annotated: examples/release.yaml)::
 
     namespace: hitz
     version: v1.0

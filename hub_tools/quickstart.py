@@ -1,28 +1,55 @@
-"""``hubtool quickstart``: the end-to-end demo on embedded defaults (local hub, bundled sample data)."""
+"""``hubtool quickstart``: the main job end to end on embedded defaults: the local staging hub, tiny
+models built on the spot, and the bundled Basque sample data."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 
-@click.command(epilog="\b\nExamples:\n  hubtool quickstart\n  hubtool quickstart --json")
+@click.command(epilog="\b\nExamples:\n  hubtool quickstart\n  hubtool quickstart --workdir ./demo --json")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the sample artifacts are built. [default: $HUBTOOL_HOME/quickstart]")
 @click.option("--endpoint", default=None, help="Hub endpoint. Default: the local staging hub.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def quickstart(endpoint: str | None, as_json: bool) -> None:
-    """Start the local staging hub, publish the bundled sample corpus to it and load it back with
-    `datasets.load_dataset`, the way the community would."""
-    from .sample_release import run_sample_round_trip
+@click.option("--json", "as_json", is_flag=True, help="Print the release result as JSON.")
+def quickstart(workdir: Path | None, endpoint: str | None, as_json: bool) -> None:
+    """Build a sample release (corpus, instructions, preferences, a tiny Llama with two LoRA variants,
+    a Space), validate it, publish it to the local staging hub, and read it all back."""
+    from .cli_publish import _print_release, _target
+    from .endpoint import HF_HUB_URL
+    from .localhub.server import default_home
+    from .manifest import load_manifest
+    from .release import ReleaseError, ReleaseInvalid, run_release
+    from .sample_artifacts import build_sample_release
 
-    result = run_sample_round_trip(endpoint)
+    target = _target(endpoint)
+    if target.endpoint == HF_HUB_URL:
+        raise click.UsageError("quickstart publishes sample data: point it at a staging hub (--endpoint) or unset "
+                               "your Hub token to use the local one")
+    workdir = workdir or default_home() / "quickstart"
+    if (workdir / "release.yaml").is_file():  # built before: releasing it again must change nothing
+        click.echo(f"using the sample release in {workdir}", err=True)
+    else:
+        click.echo(f"building the sample release in {workdir}", err=True)
+        build_sample_release(workdir)
+    manifest = load_manifest(workdir / "release.yaml")
+    try:
+        result = run_release(manifest, target.api(), on_step=lambda m: click.echo(m, err=True)).to_dict()
+    except ReleaseInvalid as err:
+        raise click.ClickException(f"{err}: run `hubtool validate {manifest.source}`")
+    except ReleaseError as err:
+        raise click.ClickException(str(err))
+    result["manifest"] = str(manifest.source)
+    result["note"] = target.note
     if as_json:
         click.echo(json.dumps(result, indent=2))
-        return
-    click.echo(result["note"] or f"endpoint: {result['endpoint']}")
-    click.echo(f"published {result['repo_id']} at commit {result['commit'][:10]} "
-               f"({result['rows']} rows, splits: {', '.join(result['splits'])})")
-    click.echo(f"read back with datasets.load_dataset: {result['rows_loaded']} rows, identical: {result['identical']}")
-    click.echo("Use it from Python:\n"
-               f"  export HF_ENDPOINT={result['endpoint']} HF_HUB_DISABLE_XET=1\n"
-               f"  python -c \"import datasets; datasets.config.USE_PARQUET_EXPORT=False; "
-               f"print(datasets.load_dataset('{result['repo_id']}'))\"")
+    else:
+        _print_release(result)
+        corpus = next(a for a in result["artifacts"] if a["name"] == "corpus")
+        click.echo(f"\nRead it like the community would:\n  export HF_ENDPOINT={result['endpoint']} HF_HUB_DISABLE_XET=1\n"
+                   f"  python -c \"import datasets; datasets.config.USE_PARQUET_EXPORT = False; "
+                   f"print(datasets.load_dataset('{corpus['repo_id']}', revision='{corpus['tag']}'))\"\n"
+                   f"Release it again (nothing changes): hubtool release {manifest.source}")
+    if result["verified"] is False:
+        raise SystemExit(1)

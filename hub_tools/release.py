@@ -161,10 +161,15 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
             description = (f"{art.name}: {art.kind} from recipe {prov.recipe.name} {prov.recipe.version}"
                            f"{', git ' + prov.git_commit[:12] if prov.git_commit else ''}; hubtool {__version__}")
             sdk = (art.card.get("sdk") or prov.card.get("sdk") or "gradio") if art.kind == "space" else None
-            pushed = push(api, manifest.artifact_path(art), outcome.repo_id, outcome.repo_type, art.branch,
-                          message=f"hubtool release {manifest.version}: {art.name}", description=description,
-                          private=art.private, space_sdk=sdk, card_text=cards[art.name], retries=retries,
-                          backoff=backoff)
+            try:
+                pushed = push(api, manifest.artifact_path(art), outcome.repo_id, outcome.repo_type, art.branch,
+                              message=f"hubtool release {manifest.version}: {art.name}", description=description,
+                              private=art.private, space_sdk=sdk, card_text=cards[art.name], retries=retries,
+                              backoff=backoff)
+            except PublishError as err:
+                done = [o.name for o in result.artifacts if o.head]
+                raise ReleaseError(f"pushing {art.name} failed: {err} Pushed so far: {', '.join(done) or 'none'}; "
+                                   "no version tag was created.") from err
             outcome.commit, outcome.head, outcome.attempts = pushed.commit, pushed.head, pushed.attempts
             outcome.plan = pushed.plan.to_dict()
         for outcome in result.artifacts:  # only now: every push of the release succeeded

@@ -4,14 +4,14 @@ a Space. It is what ``hubtool quickstart`` publishes and the tests' known-good r
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
 
 import yaml
 
-from .artifact import InputFingerprint, Provenance, RecipeInfo, SourceDataset, LineageStep, write_provenance
-from .sample_release import sample_splits
+from .artifact import InputFingerprint, LineageStep, Provenance, RecipeInfo, SourceDataset, write_provenance
 
 BASE_REPO = "tiny-llama-eu"
 ADAPTER_REPO = "tiny-llama-eu-instruct"
@@ -25,6 +25,17 @@ with gr.Blocks(title="hubtool sample") as demo:
 if __name__ == "__main__":
     demo.launch()
 '''
+
+
+def sample_splits() -> dict[str, list[dict]]:
+    """The sample sentences, split deterministically (by a hash of the text) into train/validation."""
+    from .tiny_models import sample_sentences
+
+    splits: dict[str, list[dict]] = {"train": [], "validation": []}
+    for i, text in enumerate(sample_sentences()):
+        bucket = int(hashlib.sha256(text.encode()).hexdigest(), 16) % 10
+        splits["validation" if bucket == 0 else "train"].append({"id": f"sample-{i:04d}", "text": text})
+    return splits
 
 
 def _write_parquet(path: Path, rows: list[dict]) -> None:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from hub_tools import __version__
@@ -64,21 +65,24 @@ def test_bind_endpoint_switches_clients_in_process(tmp_path):
     assert out.stdout.split() == ["False", "False"]
 
 
-def test_quickstart_starts_the_embedded_hub_and_round_trips(tmp_path):
-    """No endpoint, no token: the embedded hub is started, used, and the user is told so."""
+@pytest.mark.slow
+def test_quickstart_releases_the_sample_on_the_embedded_hub(tmp_path):
+    """No endpoint, no token: the embedded hub is started, the sample release published, verified, re-run."""
     env = _clean_env(tmp_path)
     cmd = [sys.executable, "-m", "hub_tools.cli", "quickstart", "--json"]
     try:
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr
         result = json.loads(out.stdout)
-        assert result["local"] and result["identical"] and result["rows"] == result["rows_loaded"] == 100
+        assert result["verified"] is True and result["commits"] == 7 and len(result["tags_created"]) == 7
         assert "using the local staging hub" in result["note"] and "started now" in result["note"]
+        assert result["endpoint"].startswith("http://127.0.0.1:")
         assert (tmp_path / "home" / "localhub" / "admin-token").stat().st_mode & 0o777 == 0o600
         token = (tmp_path / "home" / "localhub" / "admin-token").read_text().strip()
         assert token not in out.stdout + out.stderr
-        again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-        assert "already running" in json.loads(again.stdout)["note"]
+        again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        second = json.loads(again.stdout)
+        assert "already running" in second["note"] and second["commits"] == 0 and second["verified"]
         status = subprocess.run([sys.executable, "-m", "hub_tools.cli", "hub", "status", "--json"], env=env,
                                 capture_output=True, text=True)
         assert status.returncode == 0 and json.loads(status.stdout)["url"] == result["endpoint"]
