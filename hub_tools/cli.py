@@ -137,13 +137,14 @@ def _print_hub(hub_proc: hubserver.HubProcess, as_json: bool, state: str) -> Non
 def _register_commands() -> None:
     from .cli_card import card
     from .cli_publish import push, release, verify
+    from .cli_recipe import recipe
     from .cli_validate import validate
     from .quickstart import quickstart
 
     main.add_command(quickstart)
     main.add_command(validate)
     main.add_command(card)
-    for command in (push, release, verify):
+    for command in (push, release, verify, recipe):
         main.add_command(command)
 
 

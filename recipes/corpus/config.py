@@ -1,0 +1,172 @@
+"""The corpus recipe's config (YAML). Relative paths are resolved against the config file's folder."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+BASQUE_STOP_WORDS = ["eta", "da", "ez", "bat", "du", "dira", "ere", "baina", "hau", "hori", "zen", "dute", "dago",
+                     "izan", "zer", "oso", "bere", "gure", "nire", "beste", "dut", "ditu", "dugu", "den", "dela",
+                     "edo", "baino", "gabe", "behar", "egin", "dituzte", "zuen", "ziren", "daude", "aurten"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Source(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Kept in every document's metadata.")
+    path: str | None = Field(None, description="A file or folder (txt, jsonl, parquet; .gz/.zst).")
+    hub: str | None = Field(None, description="Or an HF dataset repo id, read with datasets (streaming).")
+    split: str = "train"
+    revision: str | None = None
+    format: Literal["auto", "txt", "jsonl", "parquet"] = "auto"
+    glob: str | None = Field(None, description="Files of a folder to read, e.g. '*.jsonl.gz'.")
+    text_key: str = "text"
+    id_key: str = "id"
+
+    @model_validator(mode="after")
+    def _one_location(self) -> "Source":
+        if (self.path is None) == (self.hub is None):
+            raise ValueError(f"source {self.name!r}: give exactly one of `path` or `hub`")
+        return self
+
+
+class LanguageStep(_Strict):
+    enabled: bool = True
+    threshold: float = Field(0.5, ge=0, le=1, description="Minimum lingua confidence for the target language.")
+    languages: list[str] = Field(default_factory=lambda: ["eu", "es", "en", "fr"],
+                                 description="The set lingua chooses from (the target is added if missing).")
+
+
+class GopherQuality(_Strict):
+    min_doc_words: int | None = 50
+    max_doc_words: int | None = 100_000
+    min_avg_word_length: int | None = 3
+    max_avg_word_length: int | None = 12
+    max_symbol_word_ratio: float | None = 0.1
+    max_bullet_lines_ratio: float | None = 0.9
+    max_ellipsis_lines_ratio: float | None = 0.3
+    max_non_alpha_words_ratio: float | None = 0.8
+    min_stop_words: int | None = 2
+    stop_words: list[str] = Field(default_factory=lambda: list(dict.fromkeys(BASQUE_STOP_WORDS)))
+
+
+class GopherRepetition(_Strict):
+    dup_line_frac: float | None = 0.3
+    dup_para_frac: float | None = 0.3
+    dup_line_char_frac: float | None = 0.2
+    dup_para_char_frac: float | None = 0.2
+    top_n_grams: list[list[float]] = Field(default_factory=lambda: [[2, 0.2], [3, 0.18], [4, 0.16]])
+    dup_n_grams: list[list[float]] = Field(default_factory=lambda: [[5, 0.15], [6, 0.14], [7, 0.13], [8, 0.12],
+                                                                    [9, 0.11], [10, 0.10]])
+
+
+class C4Quality(_Strict):
+    enabled: bool = False
+    filter_no_terminal_punct: bool = False
+    min_num_sentences: int = 3
+    min_words_per_line: int = 3
+    max_word_length: int = 1000
+    filter_lorem_ipsum: bool = True
+    filter_javascript: bool = True
+    filter_curly_bracket: bool = True
+    filter_policy: bool = True
+
+
+class QualityStep(_Strict):
+    enabled: bool = True
+    gopher: GopherQuality = Field(default_factory=GopherQuality)
+    repetition: GopherRepetition = Field(default_factory=GopherRepetition)
+    c4: C4Quality = Field(default_factory=C4Quality)
+    bad_words: list[str] = Field(default_factory=list, description="Drop documents containing any of these words.")
+
+
+class Toggle(_Strict):
+    enabled: bool = True
+
+
+class NearDedupStep(_Strict):
+    enabled: bool = True
+    n_grams: int = 5
+    num_buckets: int = 14
+    hashes_per_bucket: int = 8
+    seed: int = 1
+
+
+class PIIStep(_Strict):
+    enabled: bool = True
+    emails: bool = True
+    phones: bool = True
+    ips: bool = True
+
+
+class Steps(_Strict):
+    normalize: Toggle = Field(default_factory=Toggle)
+    language: LanguageStep = Field(default_factory=LanguageStep)
+    quality: QualityStep = Field(default_factory=QualityStep)
+    exact_dedup: Toggle = Field(default_factory=Toggle)
+    near_dedup: NearDedupStep = Field(default_factory=NearDedupStep)
+    pii: PIIStep = Field(default_factory=PIIStep)
+
+
+class SplitConfig(_Strict):
+    validation_fraction: float = Field(0.05, ge=0, lt=1)
+    seed: int = 0
+
+
+class SlurmConfig(_Strict):
+    partition: str = "cpu"
+    time: str = "24:00:00"
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: int = 2
+    sbatch_args: dict[str, str] = Field(default_factory=dict)
+
+
+class ExecutorConfig(_Strict):
+    type: Literal["local", "slurm", "ray"] = "local"
+    tasks: int = Field(4, ge=1, description="Shards of the work. Fixed per config: output does not depend on workers.")
+    workers: int = Field(1, ge=1, description="Parallel processes (local); --workers overrides it.")
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig)
+
+
+class CorpusConfig(_Strict):
+    name: str
+    language: str = Field("eu", description="ISO 639-1 code of the target language.")
+    version: str = "1.0"
+    sources: list[Source] = Field(min_length=1)
+    on_error: Literal["skip", "stop"] = Field("skip", description="Bad input: skip and count, or stop the run.")
+    steps: Steps = Field(default_factory=Steps)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    output: str = "out/corpus"
+    work_dir: str | None = Field(None, description="Intermediate files; default <output>.work")
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    seed: int = 0
+
+    _base: Path = Path(".")
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self._base / p).resolve()
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(path: str | Path) -> CorpusConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        config = CorpusConfig.model_validate(data)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: invalid YAML: {err}") from None
+    except ValidationError as err:
+        lines = [f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()]
+        raise ConfigError("\n".join(lines)) from None
+    config._base = path.resolve().parent
+    return config
