@@ -12,6 +12,7 @@ The JSON schema is in docs/provenance.schema.json (generated from :class:`Proven
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import subprocess
@@ -99,6 +100,12 @@ class Provenance(_Strict):
         if self.started_at:
             start = datetime.fromisoformat(self.started_at)
             self.wall_time_s = round((datetime.fromisoformat(self.finished_at) - start).total_seconds(), 3)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Content fingerprint of a file, read in chunks."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def now_iso() -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard, HfApi, ModelCard, SpaceCard, hf_hub_download, snapshot_download
 
-from .artifact import DATASET_KINDS
+from .artifact import DATASET_KINDS, file_sha256
 from .datalayout import discover_layout, file_format
 from .manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest
 
@@ -38,14 +38,6 @@ def rows_fingerprint(dataset) -> str:
             h.update(json.dumps({k: batch[k][i] for k in keys}, sort_keys=True, default=str,
                                 ensure_ascii=False).encode())
             h.update(b"\n")
-    return h.hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
     return h.hexdigest()
 
 
@@ -118,7 +110,7 @@ def _verify_model(api, manifest: Manifest, art: ArtifactSpec, repo_id: str, rev:
     snap = Path(snapshot_download(repo_id, revision=rev, cache_dir=cache))
     local = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file()}
     differing = [rel for rel, p in local.items() if rel != "README.md"
-                 and (not (snap / rel).is_file() or _file_sha256(snap / rel) != _file_sha256(p))]
+                 and (not (snap / rel).is_file() or file_sha256(snap / rel) != file_sha256(p))]
     add("snapshot_download files", not differing,
         f"{len(local)} files identical" if not differing else f"differ: {', '.join(differing[:5])}")
     tokenizer = AutoTokenizer.from_pretrained(repo_id, revision=rev, cache_dir=cache)
@@ -148,5 +140,5 @@ def _verify_space(manifest: Manifest, art: ArtifactSpec, repo_id: str, rev: str,
     add("Space app file", (snap / app).is_file(), app)
     folder = manifest.artifact_path(art)
     differing = [p.name for p in folder.iterdir() if p.is_file() and p.name != "README.md"
-                 and (not (snap / p.name).is_file() or _file_sha256(snap / p.name) != _file_sha256(p))]
+                 and (not (snap / p.name).is_file() or file_sha256(snap / p.name) != file_sha256(p))]
     add("Space files", not differing, "identical" if not differing else f"differ: {', '.join(differing)}")

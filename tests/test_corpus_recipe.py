@@ -167,3 +167,20 @@ def test_the_executor_setting_switches_engines_without_changing_the_pipeline(tmp
     assert isinstance(first, SlurmPipelineExecutor) and second.depends is first
     assert first.world_size == 512 and (first.partition, first.time) == ("cpu", "12:00:00")
     assert isinstance(_executor(local, build_stages(local, tmp_path)[0], tmp_path / "l", 1, None), LocalPipelineExecutor)
+
+
+def test_a_source_can_be_a_hub_dataset_repo(api, repo_name, tmp_path):
+    import pyarrow as pa
+
+    texts = [json.loads(l)["text"] for l in gzip.open(SAMPLE / "eu_wiki.jsonl.gz", "rt")][:25]  # originals
+    folder = tmp_path / "hubsrc"
+    (folder / "data").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([{"id": f"h{i}", "text": t} for i, t in enumerate(texts)]),
+                   folder / "data" / "train-00000-of-00001.parquet")
+    repo = f"hitz/{repo_name}"
+    api.create_repo(repo, repo_type="dataset")
+    api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=folder)
+    result = run_corpus(load_config(_config_with(tmp_path, [{"name": "hub", "hub": repo, "split": "train"}], "stop")))
+    kept = rows(result.output)
+    assert {r["source"] for r in kept} == {"hub"}
+    assert len(kept) == len(texts) == len(set(texts))  # unique Basque originals: all survive

@@ -243,7 +243,7 @@ class ClusterSubmitted(RuntimeError):
 
 def finalize(cfg: CorpusConfig, output: Path, work: Path, prov, early: list[dict], start: float,
              stage_times: dict[str, float]) -> CorpusResult:
-    from hub_tools.artifact import InputFingerprint, write_provenance
+    from hub_tools.artifact import InputFingerprint, file_sha256, write_provenance
 
     shutil.rmtree(output, ignore_errors=True)
     (output / "data").mkdir(parents=True)
@@ -269,7 +269,7 @@ def finalize(cfg: CorpusConfig, output: Path, work: Path, prov, early: list[dict
         h = hashlib.sha256()
         for f in files:
             h.update(f.name.encode())
-            h.update(_file_digest(f).encode())
+            h.update(file_sha256(f).encode())
         prov.inputs.append(InputFingerprint(name=f"source:{src.name}", ref=str(src.path), sha256=h.hexdigest()))
     reader_docs = next((s for s in steps if s["stage"] == "filter"), None)
     prov.statistics = {"rows": rows, "steps": steps, "problems": {"count": len(problems),
@@ -281,14 +281,6 @@ def finalize(cfg: CorpusConfig, output: Path, work: Path, prov, early: list[dict
     prov.finish()
     write_provenance(output, prov)
     return CorpusResult(output, rows, steps, problems, pii, round(time.perf_counter() - start, 3), stage_times)
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _count(items) -> dict[str, int]:
