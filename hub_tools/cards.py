@@ -98,6 +98,8 @@ def dataset_info_yaml(folder: Path, layout: DataLayout, stats: dict) -> list[dic
 def load_eval_results(path: Path, model_name: str) -> list[EvalResult]:
     """Evaluation results written by recipes/evaluate (or by hand) in hubtool's JSON form."""
     data = json.loads(Path(path).read_text())
+    source = data.get("source") or {}
+    source = source if source.get("name") and source.get("url") else {}  # the Hub spec needs both or neither
     out = []
     for r in data.get("results", []):
         for m in r.get("metrics", []):
@@ -106,8 +108,9 @@ def load_eval_results(path: Path, model_name: str) -> list[EvalResult]:
                 dataset_type=r["dataset"]["type"], dataset_name=r["dataset"].get("name", r["dataset"]["type"]),
                 dataset_split=r["dataset"].get("split"), dataset_config=r["dataset"].get("config"),
                 dataset_revision=r["dataset"].get("revision"),
-                metric_type=m["type"], metric_value=m["value"], metric_name=m.get("name"),
-                source_name=data.get("source", {}).get("name"), source_url=data.get("source", {}).get("url")))
+                dataset_args=r["dataset"].get("args"), metric_type=m["type"], metric_value=m["value"],
+                metric_name=m.get("name"), metric_args={k: v for k, v in (m.get("args") or {}).items() if v is not None}
+                or None, source_name=source.get("name"), source_url=source.get("url")))
     return out
 
 

@@ -90,3 +90,63 @@ def corpus(ctx: click.Context, config_path: Path, workers: int | None, output: P
 
 def _n(v) -> str:
     return "" if v is None else f"{v:,}"
+
+
+@recipe.command("evaluate", epilog="""\b
+Examples:
+  hubtool recipe evaluate --model out/base --out results/base.json
+  hubtool recipe evaluate --model hitz/base --adapter hitz/instruct --adapter-revision exp_2_111 \\
+      --tasks mt_en_eu,mcqa_eu --out results/exp_2_111.json
+The results file is what `eval_results:` in release.yaml points at (model-index in the card).""")
+@click.option("--model", required=True, help="Model folder or Hub id (the base, for an adapter).")
+@click.option("--model-revision", default=None)
+@click.option("--adapter", default=None, help="PEFT adapter folder or Hub id.")
+@click.option("--adapter-revision", default=None, help="Branch of the adapter (a variant).")
+@click.option("--tasks", default="mt_en_eu,qa_eu,mcqa_eu", show_default=True, help="Comma-separated task names.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="First N rows of each task.")
+@click.option("--max-new-tokens", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def evaluate_cmd(model: str, model_revision: str | None, adapter: str | None, adapter_revision: str | None,
+                 tasks: str, limit: int | None, max_new_tokens: int, out: Path) -> None:
+    """Score a model or adapter on the bundled Basque tasks (BLEU/chrF, exact match, MC log-likelihood)."""
+    from recipes.evaluate.runner import TASKS, load_model, results_document, run_task
+
+    names = [t.strip() for t in tasks.split(",") if t.strip()]
+    unknown = [t for t in names if t not in TASKS]
+    if unknown:
+        raise click.UsageError(f"unknown task(s) {', '.join(unknown)}; available: {', '.join(TASKS)}")
+    m = load_model(model, adapter, model_revision, adapter_revision)
+    results = []
+    for name in names:
+        click.echo(f"{name} ...", err=True)
+        results.append(run_task(m, TASKS[name], limit, max_new_tokens))
+        click.echo(f"  {results[-1].scores}", err=True)
+    doc = results_document(results, adapter or model, extra_provenance={
+        "model": model, "model_revision": model_revision, "adapter": adapter, "adapter_revision": adapter_revision,
+        "limit": limit, "max_new_tokens": max_new_tokens})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    samples = out.with_suffix(".samples.jsonl")
+    samples.write_text("".join(json.dumps({"task": r.spec.name, **s}, ensure_ascii=False) + "\n"
+                               for r in results for s in r.samples))
+    click.echo(f"wrote {out} and {samples}")
+
+
+@recipe.command("import-lm-eval", epilog="""\b
+Example:
+  hubtool recipe import-lm-eval harness/results_2025-01-01.json --out results/exp_2_111.json""")
+@click.argument("harness_json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model-name", default=None, help="Model id to record (default: the harness's model_name).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def import_lm_eval_cmd(harness_json: Path, model_name: str | None, out: Path) -> None:
+    """Convert lm-evaluation-harness results JSON into hubtool eval results (for cards and releases)."""
+    from recipes.evaluate.lm_eval_import import import_file
+
+    try:
+        doc = import_file(harness_json, model_name)
+    except (ValueError, KeyError) as err:
+        raise click.ClickException(f"{harness_json}: {err}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    click.echo(f"wrote {out}: {sum(len(r['metrics']) for r in doc['results'])} metrics from "
+               f"{len(doc['results'])} tasks ({doc['source']['name']})")

@@ -184,3 +184,19 @@ def test_a_source_can_be_a_hub_dataset_repo(api, repo_name, tmp_path):
     kept = rows(result.output)
     assert {r["source"] for r in kept} == {"hub"}
     assert len(kept) == len(texts) == len(set(texts))  # unique Basque originals: all survive
+
+
+def test_card_lists_sources_filters_and_statistics(tiny_run):
+    from huggingface_hub import DatasetCard
+
+    from hub_tools.cards import CardContext, render_card
+
+    card = DatasetCard(render_card(tiny_run.output, CardContext(
+        name="eu", kind="corpus", repo_id="hitz/eu-corpus", license="cc0-1.0", languages=["eu"])))
+    text = card.text
+    assert "## Processing" in text and "## Sources" in text
+    lingua = step(tiny_run, "lingua")
+    assert f"🌍 lingua language | {lingua['in']:,} | {lingua['out']:,} | {lingua['dropped']:,} |" in text
+    assert f"| exact-filter | 🫂 - DEDUPS: 💥 exact-deduplication stage 3 | 290 | 270 | {PLANTED['exact_duplicates']} |" in text
+    assert "| wiki |" in text and "| news |" in text and "PII replaced by placeholders: email" in text
+    assert card.data.to_dict()["dataset_info"][0]["splits"][0]["num_examples"] == tiny_run.rows["train"]

@@ -1,0 +1,160 @@
+"""The evaluate recipe: score a model (or an adapter on its base) on jsonl task files with metric
+modules shipped in the project and loaded by path through the `evaluate` library.
+
+- generation tasks (MT, QA): greedy decoding, then BLEU/chrF (sacrebleu) and exact match;
+- multiple-choice tasks: the log-likelihood of each option after the prompt; the best one is the answer.
+
+Results are written in hubtool's eval-results JSON, which `hubtool card` turns into `model-index`.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+METRICS_DIR = HERE / "metrics"
+TASKS_DIR = HERE / "tasks"
+RECIPE_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    kind: str  # generation | multiple_choice
+    file: str
+    prompt: str
+    metrics: tuple[str, ...]
+    task_type: str
+    pretty: str
+    references_key: str = "references"
+
+
+TASKS = {
+    "mt_en_eu": TaskSpec("mt_en_eu", "generation", "mt_en_eu.jsonl", "Itzuli euskarara: {source}",
+                         ("sacrebleu_bleu", "sacrebleu_chrf"), "translation", "Machine translation en-eu"),
+    "qa_eu": TaskSpec("qa_eu", "generation", "qa_eu.jsonl", "{question}", ("exact_match", "sacrebleu_chrf"),
+                      "question-answering", "Question answering (eu)"),
+    "mcqa_eu": TaskSpec("mcqa_eu", "multiple_choice", "mcqa_eu.jsonl", "{question}", ("accuracy",),
+                        "multiple-choice", "Multiple-choice QA (eu)"),
+}
+METRIC_KEYS = {"sacrebleu_bleu": ("bleu", "score", "BLEU"), "sacrebleu_chrf": ("chrf", "score", "chrF"),
+               "exact_match": ("exact_match", "exact_match", "Exact match"),
+               "accuracy": ("accuracy", "accuracy", "Accuracy")}
+
+
+def load_metric(name: str):
+    """A metric module shipped in recipes/evaluate/metrics, loaded by path (no Hub access)."""
+    import evaluate
+
+    return evaluate.load(str(METRICS_DIR / name))
+
+
+def read_task(spec: TaskSpec, limit: int | None = None, tasks_dir: Path = TASKS_DIR) -> list[dict]:
+    rows = [json.loads(line) for line in (tasks_dir / spec.file).read_text(encoding="utf-8").splitlines() if line]
+    return rows[:limit] if limit else rows
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    chat: bool
+    name: str
+
+
+def load_model(model: str, adapter: str | None = None, model_revision: str | None = None,
+               adapter_revision: str | None = None, chat: bool = True) -> LoadedModel:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(adapter or model, revision=adapter_revision if adapter else model_revision)
+    lm = AutoModelForCausalLM.from_pretrained(model, revision=model_revision)
+    if adapter:
+        from peft import PeftModel
+
+        lm = PeftModel.from_pretrained(lm, adapter, revision=adapter_revision)
+    lm.eval()
+    return LoadedModel(lm, tokenizer, chat and bool(tokenizer.chat_template), adapter or model)
+
+
+def prompt_ids(m: LoadedModel, text: str) -> list[int]:
+    if m.chat:
+        return m.tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
+                                               tokenize=True, return_dict=True)["input_ids"]
+    return m.tokenizer(text)["input_ids"]
+
+
+def generate(m: LoadedModel, text: str, max_new_tokens: int) -> str:
+    import torch
+
+    ids = torch.tensor([prompt_ids(m, text)])
+    with torch.no_grad():
+        out = m.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                               do_sample=False, pad_token_id=m.tokenizer.pad_token_id or m.tokenizer.eos_token_id)
+    return m.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+
+
+def choice_loglikelihoods(m: LoadedModel, text: str, choices: list[str]) -> list[float]:
+    """Sum of log-probabilities of each choice's tokens after the prompt (as lm-eval's loglikelihood)."""
+    import torch
+
+    context = prompt_ids(m, text)
+    scores = []
+    for choice in choices:
+        cont = m.tokenizer(choice, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([context + cont])
+        with torch.no_grad():
+            logprobs = torch.log_softmax(m.model(input_ids=ids).logits[0].float(), dim=-1)
+        positions = range(len(context) - 1, len(context) + len(cont) - 1)
+        scores.append(float(sum(logprobs[p, tok] for p, tok in zip(positions, cont))))
+    return scores
+
+
+@dataclass
+class TaskResult:
+    spec: TaskSpec
+    scores: dict[str, float]
+    samples: list[dict] = field(default_factory=list)
+
+
+def run_task(m: LoadedModel, spec: TaskSpec, limit: int | None = None, max_new_tokens: int = 32,
+             tasks_dir: Path = TASKS_DIR) -> TaskResult:
+    rows = read_task(spec, limit, tasks_dir)
+    samples, scores = [], {}
+    if spec.kind == "generation":
+        predictions = [generate(m, spec.prompt.format(**r), max_new_tokens) for r in rows]
+        references = [r[spec.references_key] for r in rows]
+        for name in spec.metrics:
+            key, field_name, _ = METRIC_KEYS[name]
+            scores[key] = load_metric(name).compute(predictions=predictions, references=references)[field_name]
+        samples = [{"id": r["id"], "prediction": p, "references": r[spec.references_key]}
+                   for r, p in zip(rows, predictions)]
+    else:
+        predictions = []
+        for r in rows:
+            ll = choice_loglikelihoods(m, spec.prompt.format(**r), r["choices"])
+            predictions.append(max(range(len(ll)), key=ll.__getitem__))
+            samples.append({"id": r["id"], "loglikelihoods": ll, "prediction": predictions[-1], "answer": r["answer"]})
+        scores["accuracy"] = load_metric("accuracy").compute(predictions=predictions,
+                                                             references=[r["answer"] for r in rows])["accuracy"]
+    return TaskResult(spec, scores, samples)
+
+
+def results_document(results: list[TaskResult], model_name: str, extra_provenance: dict | None = None) -> dict:
+    """hubtool's eval-results JSON (what `hubtool card` reads): one entry per task, metrics inside."""
+    entries = []
+    for r in results:
+        metrics = []
+        for name in r.spec.metrics:
+            key, _, pretty = METRIC_KEYS[name]
+            if key in r.scores and not math.isnan(r.scores[key]):
+                metrics.append({"type": key, "name": pretty, "value": round(r.scores[key], 4)})
+        entries.append({"task": {"type": r.spec.task_type, "name": r.spec.pretty},
+                        "dataset": {"type": f"hubtool-samples/{r.spec.name}", "name": r.spec.name, "split": "test",
+                                    "args": {"num_fewshot": 0}},
+                        "metrics": metrics})
+    return {"model": model_name, "results": entries,
+            "provenance": {"recipe": {"name": "evaluate", "version": RECIPE_VERSION},
+                           "samples": {r.spec.name: len(r.samples) for r in results}, **(extra_provenance or {})}}
