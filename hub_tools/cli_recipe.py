@@ -150,3 +150,46 @@ def import_lm_eval_cmd(harness_json: Path, model_name: str | None, out: Path) ->
     out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     click.echo(f"wrote {out}: {sum(len(r['metrics']) for r in doc['results'])} metrics from "
                f"{len(doc['results'])} tasks ({doc['source']['name']})")
+
+
+@recipe.command("train", epilog="""\b
+Examples:
+  hubtool recipe train --config recipes/configs/train/tiny.yaml --list
+  hubtool recipe train --config recipes/configs/train/tiny.yaml                 # every variant of the grid
+  hubtool recipe train --config recipes/configs/train/tiny.yaml --variant exp_2_111 --resume
+Multi-GPU: accelerate launch --config_file recipes/configs/accelerate/fsdp.yaml -m recipes.train --config ...""")
+@click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--variant", "variants", multiple=True, help="Train only this variant (repeatable).")
+@click.option("--list", "list_only", is_flag=True, help="Print the variants the grid expands to.")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint of each variant.")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--json", "as_json", is_flag=True)
+def train_cmd(config_path: Path, variants: tuple[str, ...], list_only: bool, resume: bool, output: Path | None,
+              as_json: bool) -> None:
+    """Fine-tune the backbone on the configured data mix (TRL SFTTrainer; LoRA or full), one artifact per variant."""
+    from recipes.train.config import TrainConfigError, expand_variants, load_train_config
+    from recipes.train.run import train_variant
+
+    try:
+        cfg = load_train_config(config_path)
+        grid = expand_variants(cfg)
+    except (TrainConfigError, ValueError) as err:
+        raise click.UsageError(str(err))
+    if list_only:
+        for v in grid:
+            click.echo(f"{v.name}  " + " ".join(f"{k}={on}" for k, on in v.use.items()))
+        return
+    unknown = set(variants) - {v.name for v in grid}
+    if unknown:
+        raise click.UsageError(f"no variant {', '.join(sorted(unknown))} in {config_path}; run with --list")
+    done = []
+    for v in [v for v in grid if not variants or v.name in variants]:
+        click.echo(f"training {v.name} ...", err=True)
+        r = train_variant(cfg, v, output, resume=resume)
+        done.append({"variant": r.variant, "output": str(r.output), "merged": str(r.merged) if r.merged else None,
+                     "steps": r.global_step, "final_loss": r.losses[-1][1] if r.losses else None,
+                     "resumed_from": r.resumed_from})
+        click.echo(f"  {r.variant}: {r.global_step} steps, final loss {done[-1]['final_loss']}, wrote {r.output}",
+                   err=True)
+    if as_json:
+        click.echo(json.dumps(done, indent=2))

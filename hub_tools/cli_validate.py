@@ -45,10 +45,14 @@ Codes, severities and fixes: docs/validation.md.""")
 @click.option("--kind", type=click.Choice(KINDS), default=None, help="Artifact kind (default: from hubtool.json).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
-def validate(path: Path, kind: str | None, strict: bool, as_json: bool) -> None:
+@click.option("--endpoint", default=None, help="Hub to look adapter bases up on (default: HF_ENDPOINT, the Hub "
+                                               "if a token is set, a running local hub; else no lookups).")
+def validate(path: Path, kind: str | None, strict: bool, as_json: bool, endpoint: str | None) -> None:
     """Check a release manifest (release.yaml) or one artifact folder before anything is published."""
+    from .endpoint import bind_for_lookups
     from .validate import validate_path
 
+    bind_for_lookups(endpoint)
     report, _ = validate_path(path, kind=kind)
     if as_json:
         click.echo(json.dumps({"ok": report.ok(strict), "strict": strict,

@@ -100,3 +100,19 @@ def resolve_target(endpoint: str | None = None, token: str | None = None,
             f" ({'started now' if started else 'already running'}; data in {hub.data_dir})")
     log.debug(note)
     return HubTarget(target.endpoint, target.token, True, note)
+
+
+def bind_for_lookups(endpoint: str | None = None, data_dir: str | Path | None = None) -> HubTarget | None:
+    """For commands that only *read* from a Hub when they can (validate): the configured endpoint, the
+    real Hub with a token, or a local hub already running; else Hub lookups are switched off (offline)
+    rather than sent to huggingface.co unasked. Never starts a server."""
+    from .localhub.server import running_hub
+
+    if endpoint or os.environ.get("HF_ENDPOINT") or get_token():
+        return resolve_target(endpoint, data_dir=data_dir)
+    hub = running_hub(data_dir)
+    if hub is not None:
+        return bind_endpoint(hub.url, admin_token(hub.data_dir, create=False))
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants.HF_HUB_OFFLINE = True
+    return None

@@ -1,0 +1,116 @@
+"""Training data: read the sources, tokenize them, and mix them by weight.
+
+Completion data (corpus ``text``) trains on every token (continued pre-training); chat data
+(``messages``, or the ShareGPT ``conversations`` the reference datasets use) trains on assistant
+turns only. Each example carries ``input_ids`` and ``assistant_masks`` (1 = contributes to the loss),
+which TRL's SFTTrainer turns into labels, then packs.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import DataSource, TrainConfig
+
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "system": "system"}
+
+
+def read_rows(cfg: TrainConfig, src: DataSource) -> tuple[list[dict], list[str]]:
+    """Rows of a source and the files read (for fingerprints)."""
+    import datasets
+
+    if src.hub:
+        ds = datasets.load_dataset(src.hub, split=src.split, revision=src.revision)
+        rows = ds.to_list()
+        return (rows[: src.limit] if src.limit else rows), [f"hf://datasets/{src.hub}@{src.revision or 'main'}"]
+    path = Path(cfg.resolve(src.path))
+    if path.is_dir():
+        from hub_tools.datalayout import discover_layout
+
+        layout = discover_layout(path)
+        files = [str(path / f) for config in layout.configs.values() for f in config.get(src.split, [])]
+        if not files:
+            raise ValueError(f"{path}: no `{src.split}` split in its data/ layout")
+    else:
+        files = [str(path)]
+    builder = "parquet" if files[0].endswith(".parquet") else "json"
+    rows = datasets.load_dataset(builder, data_files=files, split="train").to_list()
+    return (rows[: src.limit] if src.limit else rows), files
+
+
+def to_messages(row: dict) -> list[dict] | None:
+    if isinstance(row.get("messages"), list):
+        return [{"role": m["role"], "content": m["content"]} for m in row["messages"]]
+    if isinstance(row.get("conversations"), list):
+        out = []
+        for turn in row["conversations"]:
+            role = SHAREGPT_ROLES.get(turn.get("from") or turn.get("role"))
+            if role is None:
+                raise ValueError(f"unknown speaker {turn.get('from')!r} in conversations")
+            out.append({"role": role, "content": turn.get("value", turn.get("content"))})
+        return out
+    return None
+
+
+def encode_text(tokenizer, text: str) -> dict:
+    ids = tokenizer(text)["input_ids"] + [tokenizer.eos_token_id]
+    return {"input_ids": ids, "assistant_masks": [1] * len(ids)}
+
+
+def encode_chat(tokenizer, messages: list[dict]) -> dict:
+    """Token ids of the whole conversation; mask = 1 exactly on the assistant turns' tokens (and their
+    end-of-turn token), found by rendering the conversation prefix by prefix."""
+    def render(msgs: list[dict], gen: bool) -> list[int]:
+        return tokenizer.apply_chat_template(msgs, tokenize=True, add_generation_prompt=gen, return_dict=True)["input_ids"]
+
+    ids = render(messages, False)
+    mask = [0] * len(ids)
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        start, end = len(render(messages[:i], True)), len(render(messages[: i + 1], False))
+        if render(messages[: i + 1], False) != ids[:end]:
+            raise ValueError("the chat template is not prefix-stable, so assistant tokens cannot be located; "
+                             "set `chat_template` in the config")
+        mask[start:end] = [1] * (end - start)
+    return {"input_ids": ids, "assistant_masks": mask}
+
+
+@dataclass
+class MixedData:
+    examples: list[dict]
+    counts: dict[str, dict]  # source -> rows read, rows used, weight
+    files: dict[str, list[str]]
+
+
+def build_mixture(cfg: TrainConfig, use: dict[str, int], tokenizer) -> MixedData:
+    rng = random.Random(cfg.training.seed)
+    examples: list[dict] = []
+    counts: dict[str, dict] = {}
+    files: dict[str, list[str]] = {}
+    for key, on in use.items():
+        if not on:
+            continue
+        src = cfg.data[key]
+        rows, files[key] = read_rows(cfg, src)
+        encoded = []
+        for i, row in enumerate(rows):
+            messages = to_messages(row)
+            if messages is not None:
+                encoded.append(encode_chat(tokenizer, messages))
+            elif isinstance(row.get("text"), str):
+                encoded.append(encode_text(tokenizer, row["text"]))
+            else:
+                raise ValueError(f"{key} row {i}: expected `text`, `messages` or `conversations`")
+        target = max(1, round(src.weight * len(encoded)))
+        order = []
+        while len(order) < target:  # repeat for weights > 1, cut for weights < 1; seeded
+            block = list(range(len(encoded)))
+            rng.shuffle(block)
+            order += block
+        examples += [{**encoded[j], "source": key} for j in order[:target]]
+        counts[key] = {"rows": len(encoded), "used": target, "weight": src.weight}
+    rng.shuffle(examples)
+    return MixedData(examples, counts, files)
