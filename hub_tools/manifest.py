@@ -61,6 +61,15 @@ class ArtifactSpec(_Strict):
     chat: bool = Field(default=True, description="Chat model: a chat template is required.")
 
 
+class PromoteRule(_Strict):
+    """Which variant of a model repo becomes its `main`: the best by one metric of its eval results."""
+
+    repo: str = Field(description="Model repo whose variant branches compete (bare name or org/name).")
+    metric: str = Field(description="Metric type in the eval results, e.g. accuracy or bleu.")
+    task: str | None = Field(None, description="Task type to read the metric from, if several have it.")
+    higher_is_better: bool = True
+
+
 class Manifest(_Strict):
     namespace: str
     version: str = Field(min_length=1)
@@ -69,6 +78,7 @@ class Manifest(_Strict):
     collection: CollectionSpec | None = None
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     artifacts: list[ArtifactSpec] = Field(min_length=1)
+    promote: list[PromoteRule] = Field(default_factory=list, description="Variants that become `main`.")
 
     # set by load_manifest, not part of the YAML
     _source: Path | None = None
@@ -87,7 +97,10 @@ class Manifest(_Strict):
         return (self.base_dir / art.path).resolve()
 
     def repo_id(self, art: ArtifactSpec) -> str:
-        return art.repo if "/" in art.repo else f"{self.namespace}/{art.repo}"
+        return self.full_repo_id(art.repo)
+
+    def full_repo_id(self, repo: str) -> str:
+        return repo if "/" in repo else f"{self.namespace}/{repo}"
 
     def line_of(self, *loc: Any) -> int | None:
         """The YAML line of a field, e.g. ``line_of('artifacts', 2, 'repo')``; the nearest parent's if absent."""

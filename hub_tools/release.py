@@ -23,7 +23,8 @@ from . import __version__
 from .artifact import read_provenance
 from .cards import context_for, render_card
 from .manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest
-from .publish import PublishError, PushPlan, explain_http_error, plan_push, push
+from .promote import choose
+from .publish import PublishError, explain_http_error, plan_push, push
 from .validate import validate_manifest
 from .validate.findings import Report
 
@@ -52,6 +53,17 @@ def repo_url(endpoint: str, repo_type: str, repo_id: str, revision: str) -> str:
 
 
 @dataclass
+class _Job:
+    """One push of a release: an artifact to its branch, or a promoted variant to its repo's main."""
+
+    name: str
+    art: ArtifactSpec
+    repo_id: str
+    branch: str
+    card: str
+
+
+@dataclass
 class ArtifactOutcome:
     name: str
     kind: str
@@ -75,6 +87,7 @@ class ReleaseResult:
     tags_created: list[str] = field(default_factory=list)
     collection: str | None = None
     verify: list[dict] | None = None
+    promoted: dict[str, dict] = field(default_factory=dict)
 
     @property
     def commits(self) -> int:
@@ -82,7 +95,7 @@ class ReleaseResult:
 
     def to_dict(self) -> dict:
         return {"version": self.version, "endpoint": self.endpoint, "dry_run": self.dry_run, "commits": self.commits,
-                "tags_created": self.tags_created, "collection": self.collection,
+                "tags_created": self.tags_created, "collection": self.collection, "promoted": self.promoted,
                 "artifacts": [a.__dict__ for a in self.artifacts], "verify": self.verify,
                 "verified": None if self.verify is None else all(v["ok"] for v in self.verify)}
 
@@ -133,42 +146,55 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
     if not report.ok():
         raise ReleaseInvalid(report)
     result = ReleaseResult(manifest.version, api.endpoint, dry_run)
-    cards = {a.name: render_card(manifest.artifact_path(a), context_for(manifest, a), report.statistics.get(a.name))
-             for a in arts}
+    jobs = [_Job(a.name, a, manifest.repo_id(a), a.branch,
+                 render_card(manifest.artifact_path(a), context_for(manifest, a), report.statistics.get(a.name)))
+            for a in arts]
+    for rule in manifest.promote:  # the best variant of a model repo also becomes its main
+        promo = choose(manifest, rule)
+        if only and promo.winner.name not in only:
+            continue
+        ctx = context_for(manifest, promo.winner)
+        ctx.revision = "main"
+        ctx.fields["description"] = (f"`main` holds variant `{promo.winner.name}`, the best by {promo.metric}: "
+                                     + ", ".join(f"{k} {v}" for k, v in sorted(promo.scores.items())) + ".")
+        jobs.append(_Job(f"main <- {promo.winner.name}", promo.winner, promo.repo_id, "main",
+                         render_card(manifest.artifact_path(promo.winner), ctx,
+                                     report.statistics.get(promo.winner.name))))
+        result.promoted[promo.repo_id] = {"variant": promo.winner.name, "metric": promo.metric,
+                                          "scores": promo.scores}
     with release_lock(manifest) if not dry_run else _nullcontext():
-        plans: dict[str, PushPlan] = {}
-        for art in arts:  # plan everything first: refuse before the first upload if a released version moved
-            repo_id, repo_type = manifest.repo_id(art), REPO_TYPE_OF_KIND[art.kind]
-            step(f"planning {art.name} -> {repo_id}@{art.branch}")
+        for job in jobs:  # plan everything first: refuse before the first upload if a released version moved
+            art, repo_type = job.art, REPO_TYPE_OF_KIND[job.art.kind]
+            step(f"planning {job.name} -> {job.repo_id}@{job.branch}")
             try:
-                plan = plan_push(api, manifest.artifact_path(art), repo_id, repo_type, art.branch, cards[art.name])
+                plan = plan_push(api, manifest.artifact_path(art), job.repo_id, repo_type, job.branch, job.card)
             except HfHubHTTPError as err:
-                raise ReleaseError(explain_http_error(err, repo_id, api.endpoint)) from err
-            tag = tag_name(manifest.version, art.branch)
-            tagged = _existing_tag(api, repo_id, repo_type, tag) if plan.repo_exists else None
+                raise ReleaseError(explain_http_error(err, job.repo_id, api.endpoint)) from err
+            tag = tag_name(manifest.version, job.branch)
+            tagged = _existing_tag(api, job.repo_id, repo_type, tag) if plan.repo_exists else None
             if tagged and not plan.empty:
-                raise ReleaseError(f"{repo_id} already has tag {tag} and {art.name} changed since: tags never "
+                raise ReleaseError(f"{job.repo_id} already has tag {tag} and {job.name} changed since: tags never "
                                    f"move, so release the change under a new `version` (now {manifest.version})")
-            plans[art.name] = plan
-            result.artifacts.append(ArtifactOutcome(art.name, art.kind, repo_id, repo_type, art.branch, tag,
-                                                    plan.to_dict(), url=repo_url(api.endpoint, repo_type, repo_id,
-                                                                                 art.branch)))
+            result.artifacts.append(ArtifactOutcome(job.name, art.kind, job.repo_id, repo_type, job.branch, tag,
+                                                    plan.to_dict(), url=repo_url(api.endpoint, repo_type, job.repo_id,
+                                                                                 job.branch)))
         if dry_run:
             return result
-        for art, outcome in zip(arts, result.artifacts):
-            step(f"pushing {art.name} -> {outcome.repo_id}@{art.branch}")
+        for job, outcome in zip(jobs, result.artifacts):
+            art = job.art
+            step(f"pushing {job.name} -> {outcome.repo_id}@{job.branch}")
             prov = read_provenance(manifest.artifact_path(art))
             description = (f"{art.name}: {art.kind} from recipe {prov.recipe.name} {prov.recipe.version}"
                            f"{', git ' + prov.git_commit[:12] if prov.git_commit else ''}; hubtool {__version__}")
             sdk = (art.card.get("sdk") or prov.card.get("sdk") or "gradio") if art.kind == "space" else None
             try:
-                pushed = push(api, manifest.artifact_path(art), outcome.repo_id, outcome.repo_type, art.branch,
-                              message=f"hubtool release {manifest.version}: {art.name}", description=description,
-                              private=art.private, space_sdk=sdk, card_text=cards[art.name], retries=retries,
+                pushed = push(api, manifest.artifact_path(art), outcome.repo_id, outcome.repo_type, job.branch,
+                              message=f"hubtool release {manifest.version}: {job.name}", description=description,
+                              private=art.private, space_sdk=sdk, card_text=job.card, retries=retries,
                               backoff=backoff)
             except PublishError as err:
                 done = [o.name for o in result.artifacts if o.head]
-                raise ReleaseError(f"pushing {art.name} failed: {err} Pushed so far: {', '.join(done) or 'none'}; "
+                raise ReleaseError(f"pushing {job.name} failed: {err} Pushed so far: {', '.join(done) or 'none'}; "
                                    "no version tag was created.") from err
             outcome.commit, outcome.head, outcome.attempts = pushed.commit, pushed.head, pushed.attempts
             outcome.plan = pushed.plan.to_dict()

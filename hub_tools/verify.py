@@ -71,7 +71,29 @@ def verify_release(manifest: Manifest, api: HfApi, only: set[str] | None = None)
                     _verify_space(manifest, art, repo_id, rev, cache, add)
             except Exception as err:  # anything the community would hit is a failed check, not a crash
                 add("readable from the Hub", False, f"{type(err).__name__}: {err}"[:500])
+        for rule in manifest.promote:
+            _verify_promotion(api, manifest, rule, only, cache, checks)
     return checks
+
+
+def _verify_promotion(api, manifest: Manifest, rule, only, cache: str, checks: list[VerifyCheck]) -> None:
+    """`main` of a promoted repo, at the version tag, holds exactly the winning variant's files."""
+    from .promote import choose
+
+    promo = choose(manifest, rule)
+    if only and promo.winner.name not in only:
+        return
+    rev = released_revision(api, promo.repo_id, "model", manifest.version, "main")
+    try:
+        snap = Path(snapshot_download(promo.repo_id, revision=rev, cache_dir=cache))
+        folder = manifest.artifact_path(promo.winner)
+        differing = [p.name for p in folder.iterdir() if p.is_file() and p.name != "README.md"
+                     and (not (snap / p.name).is_file() or file_sha256(snap / p.name) != file_sha256(p))]
+        ok, detail = not differing, (f"main = {promo.winner.name} (best {promo.metric})" if not differing
+                                     else f"differ from {promo.winner.name}: {', '.join(differing)}")
+    except Exception as err:
+        ok, detail = False, f"{type(err).__name__}: {err}"[:500]
+    checks.append(VerifyCheck(f"main <- {promo.winner.name}", promo.repo_id, rev, "promoted variant on main", ok, detail))
 
 
 def _verify_card(api, manifest, art, repo_id, repo_type, rev, cache, add) -> None:

@@ -243,3 +243,34 @@ def test_hub_refusals_are_explained_without_leaking_the_token(hub, manifest_path
         main, ["push", str(manifest_path.parent / "corpus"), "--repo", f"hitz/{repo_name}"])
     assert result.exit_code == 1 and "may not write" in result.output and BOB_TOKEN not in result.output
     assert ADMIN_TOKEN not in result.output
+
+
+def test_release_promotes_the_best_variant_to_main(hub, api, manifest_path):
+    data = yaml.safe_load(manifest_path.read_text())
+    data["promote"] = [{"repo": "tiny-llama-eu-instruct", "metric": "accuracy", "task": "multiple-choice"}]
+    manifest_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    ns = data["namespace"]
+    code, out = cli("release", manifest_path, "--json")
+    assert code == 0 and out["verified"], out
+    # sample eval results: exp_2_101 accuracy 0.4, exp_2_111 accuracy 0.5
+    assert out["promoted"] == {f"{ns}/tiny-llama-eu-instruct": {
+        "variant": "exp_2_111", "metric": "accuracy", "scores": {"exp_2_101": 0.4, "exp_2_111": 0.5}}}
+    assert f"{ns}/tiny-llama-eu-instruct@v1.0" in out["tags_created"] and out["commits"] == 8
+    assert any(c["check"] == "promoted variant on main" and c["ok"] for c in out["verify"])
+    main_files = set(api.list_repo_files(f"{ns}/tiny-llama-eu-instruct", revision="v1.0"))
+    assert "adapter_model.safetensors" in main_files
+    from huggingface_hub import hf_hub_download
+
+    readme = open(hf_hub_download(f"{ns}/tiny-llama-eu-instruct", "README.md", revision="v1.0")).read()
+    assert "`main` holds variant `exp_2_111`, the best by accuracy" in readme
+    code, again = cli("release", manifest_path, "--json")
+    assert code == 0 and again["commits"] == 0
+
+
+def test_promote_rule_errors_are_validation_errors(manifest_path):
+    data = yaml.safe_load(manifest_path.read_text())
+    data["promote"] = [{"repo": "tiny-llama-eu-instruct", "metric": "rouge"}]
+    manifest_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    code, out = cli("validate", manifest_path, "--json")
+    hit = next(f for f in out["findings"] if f["code"] == "HT401")
+    assert code == 1 and "has no rouge" in hit["message"] and hit["field"] == "promote.0"
