@@ -173,3 +173,24 @@ def test_shipped_gpu_configs_expand_to_the_published_grid():
     assert [v.name for v in expand_variants(big)] == ["exp_2_111"]
     lora = load_train_config(ROOT / "recipes" / "configs" / "train" / "llama-8b-instruct-lora-grid.yaml")
     assert lora.mode == "lora" and len(expand_variants(lora)) == 4
+
+
+def test_qlora_without_a_gpu_is_a_clear_error(cfg, tmp_path):
+    cfg.lora.qlora = True
+    with pytest.raises(ValueError, match="qlora needs a CUDA GPU"):
+        prepare(cfg, variant(cfg, "exp_2_100"), tmp_path)
+
+
+def test_full_fine_tuning_with_neftune_writes_a_model_artifact(cfg, tmp_path):
+    from hub_tools.validate import validate_artifact
+
+    cfg.mode, cfg.training.max_steps, cfg.training.neftune_noise_alpha = "full", 3, 5.0
+    r = train_variant(cfg, variant(cfg, "exp_2_111"), tmp_path)
+    assert r.global_step == 3 and all(math.isfinite(x) for _, x in r.losses)
+    assert (r.output / "model.safetensors").is_file() and not (r.output / "adapter_config.json").exists()
+    prov = json.loads((r.output / "hubtool.json").read_text())
+    assert prov["kind"] == "model" and prov["config"]["training"]["neftune_noise_alpha"] == 5.0
+    assert validate_artifact(r.output).ok(strict=True)
+    tuned = AutoModelForCausalLM.from_pretrained(r.output)
+    base = AutoModelForCausalLM.from_pretrained(tmp_path / "tiny-base")
+    assert not torch.equal(tuned.model.layers[0].mlp.up_proj.weight, base.model.layers[0].mlp.up_proj.weight)

@@ -91,7 +91,20 @@ def prepare(cfg: TrainConfig, variant: Variant, output_root: Path | None = None,
 
     train = datasets.Dataset.from_list([{k: v for k, v in e.items() if k != "source"} for e in mixture.examples])
     torch.manual_seed(cfg.training.seed)
-    model = AutoModelForCausalLM.from_pretrained(base_path, revision=cfg.base_model_revision)
+    quantization = None
+    if cfg.mode == "lora" and cfg.lora.qlora:
+        if not torch.cuda.is_available():
+            raise ValueError("lora.qlora needs a CUDA GPU (4-bit bitsandbytes); set qlora: false on CPU")
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise ValueError("lora.qlora needs bitsandbytes: pip install 'hubtool[gpu]'") from None
+        from transformers import BitsAndBytesConfig
+
+        quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                          bnb_4bit_compute_dtype=torch.bfloat16)
+    model = AutoModelForCausalLM.from_pretrained(base_path, revision=cfg.base_model_revision,
+                                                 quantization_config=quantization)
     peft_config = None
     if cfg.mode == "lora":
         from peft import LoraConfig
