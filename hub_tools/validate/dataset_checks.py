@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 from ..datalayout import DataLayout, discover_layout, file_format
 from ..manifest import ValidationSettings
+from ..pii import EMAIL
 from .findings import Finding, Limiter
 
 EVAL_SPLITS = ("test", "validation", "valid", "dev", "eval")
@@ -32,7 +33,6 @@ SECRET_PATTERNS = {
 # Substrings every match of the pattern contains: a cheap test that skips the regex on ~all rows.
 SECRET_NEEDLES = {"Hugging Face token": ("hf_",), "OpenAI key": ("sk-",), "AWS access key": ("AKIA", "ASIA"),
                   "private key": ("PRIVATE KEY",)}
-EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 # Unicode category Cc except tab, newline and carriage return, plus U+FFFD (a decoding error upstream).
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 
@@ -149,10 +149,10 @@ def required_columns(kind: str, columns: set[str]) -> list[str]:
         return [] if "messages" in columns else ["messages"]
     if kind == "preferences":
         trl = ("prompt", "chosen", "rejected")
-        arena = ("model_a", "model_b", "winner")
-        if all(c in columns for c in trl) or all(c in columns for c in arena):
+        layouts = (trl, ("model_a", "model_b", "winner"), ("prompt", "completion", "label"))
+        if any(all(c in columns for c in layout) for layout in layouts):
             return []
-        return [c for c in trl if c not in columns] + ["(or model_a, model_b, winner)"]
+        return [c for c in trl if c not in columns] + ["(or model_a, model_b, winner; or prompt, completion, label)"]
     return [] if columns else ["(any column)"]
 
 
@@ -169,8 +169,11 @@ def row_text(kind: str, row: dict) -> tuple[str, str | None, str | None]:
     if kind == "preferences":
         if "winner" in row and row["winner"] not in WINNERS:
             return "", f"winner {row['winner']!r} is not one of {', '.join(WINNERS)}", "winner"
-        parts = [_content(row.get(k)) for k in ("prompt", "chosen", "rejected", "conv_a", "conv_b") if k in row]
-        for k in ("chosen", "rejected"):
+        if "label" in row and not isinstance(row["label"], bool):
+            return "", f"'label' must be true or false, not {row['label']!r}", "label"
+        parts = [_content(row.get(k)) for k in ("prompt", "chosen", "rejected", "completion", "conv_a", "conv_b")
+                 if k in row]
+        for k in ("chosen", "rejected", "completion"):
             if k in row and not isinstance(row[k], (str, list)):
                 return "", f"'{k}' must be a string or a list of messages", k
         return "\n".join(parts), None, None

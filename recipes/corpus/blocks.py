@@ -11,6 +11,8 @@ import unicodedata
 from typing import Iterator
 
 from datatrove.data import Document, DocumentsPipeline
+
+from hub_tools.pii import scrub
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
@@ -219,26 +221,18 @@ class PIIScrubber(PipelineStep):
 
     name = "🕵 PII scrubber"
     type = "✂️ - FORMAT"
-    PATTERNS = {
-        "email": (re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"), "<EMAIL>"),
-        "ip": (re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b"), "<IP>"),
-        "phone": (re.compile(r"(?<![\w.])(?:\+\d{1,3}[ .-]?)?(?:\d[ .-]?){8,11}\d(?![\w.])"), "<PHONE>"),
-    }
-
     def __init__(self, emails: bool = True, phones: bool = True, ips: bool = True):
         super().__init__()
-        self.kinds = [k for k, on in (("email", emails), ("ip", ips), ("phone", phones)) if on]
+        self.kinds = tuple(k for k, on in (("email", emails), ("ip", ips), ("phone", phones)) if on)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for doc in data:
             self.stat_update("total")
             with self.track_time():
-                for kind in self.kinds:  # e-mail and IP before phone: their digits must not look like one
-                    rx, placeholder = self.PATTERNS[kind]
-                    doc.text, n = rx.subn(placeholder, doc.text)
-                    if n:
-                        self.stat_update(f"pii_{kind}", value=n)
-                        self.stat_update(f"docs_with_{kind}")
+                doc.text, counts = scrub(doc.text, self.kinds)
+            for kind, n in counts.items():
+                self.stat_update(f"pii_{kind}", value=n)
+                self.stat_update(f"docs_with_{kind}")
             yield doc
 
 

@@ -1,0 +1,164 @@
+"""Arena votes: one SQLite transaction per vote (WAL), exported in batches to a Hub dataset repo.
+
+The public arena the project follows committed one Hub file per vote and kept users in JSON files.
+Here a vote is a row (idempotent on its id: a double submission stores it once), and an exporter writes
+every vote not yet exported into a jsonl file named by its rowid range inside a folder that
+huggingface_hub's CommitScheduler uploads every few minutes — one commit per batch, never per vote.
+The folder is the record of what was exported: after a crash between writing a batch and noting it,
+the next export rewrites the same range under the same name, so every vote reaches the Hub once.
+Self-contained (stdlib + huggingface_hub): this file ships inside the Space.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS votes(
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    username TEXT, user_language TEXT, user_education TEXT,
+    timestamp TEXT NOT NULL,
+    model_a TEXT NOT NULL, model_b TEXT NOT NULL,
+    conv_a TEXT NOT NULL, conv_b TEXT NOT NULL,
+    winner TEXT NOT NULL, winner_content TEXT, winner_language TEXT);
+"""
+_BATCH = re.compile(r"^votes-(\d{10})-(\d{10})\.jsonl$")
+_STRING_FIELDS = ("id", "username", "user_language", "user_education", "timestamp", "model_a", "model_b")
+_CONV = "\n".join(["  - name: {name}", "    list:", "    - name: role", "      dtype: string",
+                    "    - name: content", "      dtype: string"])
+# Declared features: jsonl batches where an optional field happens to be always null would otherwise be
+# typed differently from the others, and load_dataset would fail to combine them.
+EXPORT_README = (
+    "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/votes-*.jsonl\n"
+    "dataset_info:\n  features:\n"
+    + "".join(f"  - name: {n}\n    dtype: string\n" for n in _STRING_FIELDS)
+    + _CONV.format(name="conv_a") + "\n" + _CONV.format(name="conv_b") + "\n"
+    + "".join(f"  - name: {n}\n    dtype: string\n" for n in ("winner", "winner_content", "winner_language"))
+    + "---\n# Arena votes\n\nExported in batches by the demo Space (hubtool). One row per vote.\n")
+
+
+@dataclass
+class Vote:
+    """One arena vote, with the fields of the published Basque arena dataset (HiTZ/ebaluatoia)."""
+
+    model_a: str
+    model_b: str
+    conv_a: list[dict]
+    conv_b: list[dict]
+    winner: str
+    winner_content: str | None = None
+    winner_language: str | None = None
+    username: str | None = None        # optional, only with consent
+    user_language: str | None = None   # optional profile field (e.g. native, C1, B2)
+    user_education: str | None = None  # optional profile field
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    timestamp: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def check(self) -> None:
+        for name in ("winner", "winner_content", "winner_language"):
+            value = getattr(self, name)
+            if value is not None and value not in WINNERS:
+                raise ValueError(f"{name} must be one of {', '.join(WINNERS)}, not {value!r}")
+        for name in ("conv_a", "conv_b"):
+            conv = getattr(self, name)
+            if not isinstance(conv, list) or not all(isinstance(m, dict) and {"role", "content"} <= set(m)
+                                                     for m in conv):
+                raise ValueError(f"{name} must be a list of {{role, content}}")
+        if self.model_a == self.model_b:
+            raise ValueError("an arena battle needs two different models")
+
+
+class VoteStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        db = self._db()
+        db.executescript(_SCHEMA)
+        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            db.execute("INSERT INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path}: vote schema {row[0]}, this app reads {SCHEMA_VERSION}")
+
+    def _db(self) -> sqlite3.Connection:
+        """One connection per thread (Gradio handles requests on worker threads)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            self._local.db = db
+        return db
+
+    def add(self, vote: Vote) -> bool:
+        """Store a vote in its own transaction. False if a vote with this id was already stored."""
+        vote.check()
+        cur = self._db().execute(
+            "INSERT OR IGNORE INTO votes(id, username, user_language, user_education, timestamp, model_a, model_b, "
+            "conv_a, conv_b, winner, winner_content, winner_language) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+            (vote.id, vote.username, vote.user_language, vote.user_education, vote.timestamp, vote.model_a,
+             vote.model_b, json.dumps(vote.conv_a, ensure_ascii=False), json.dumps(vote.conv_b, ensure_ascii=False),
+             vote.winner, vote.winner_content, vote.winner_language))
+        return cur.rowcount == 1
+
+    def count(self) -> int:
+        return self._db().execute("SELECT COUNT(*) FROM votes").fetchone()[0]
+
+    def rows(self, after_seq: int = 0) -> list[dict]:
+        cur = self._db().execute("SELECT * FROM votes WHERE seq > ? ORDER BY seq", (after_seq,))
+        names = [d[0] for d in cur.description]
+        out = []
+        for values in cur.fetchall():
+            row = dict(zip(names, values))
+            row["conv_a"], row["conv_b"] = json.loads(row["conv_a"]), json.loads(row["conv_b"])
+            out.append(row)
+        return out
+
+    def export_batch(self, folder: str | Path, lock: threading.Lock | None = None) -> Path | None:
+        """Write the votes not yet in ``folder`` as one jsonl file; None when there is nothing new."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        done = max((int(m.group(2)) for p in folder.iterdir() if (m := _BATCH.match(p.name))), default=0)
+        rows = self.rows(after_seq=done)
+        if not rows:
+            return None
+        target = folder / f"votes-{rows[0]['seq']:010d}-{rows[-1]['seq']:010d}.jsonl"
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "seq"}, ensure_ascii=False) + "\n"
+                               for r in rows), encoding="utf-8")
+        with lock or threading.Lock():  # the scheduler must never upload a half-written file
+            tmp.replace(target)
+        return target
+
+
+def vote_exporter(store: VoteStore, repo_id: str, folder: str | Path, every_minutes: float = 5,
+                  private: bool = True, token: str | None = None, api=None):
+    """A CommitScheduler that, before each periodic upload, exports the votes not yet in ``folder``."""
+    from huggingface_hub import CommitScheduler
+
+    class VoteExportScheduler(CommitScheduler):
+        def push_to_hub(self):
+            store.export_batch(self.folder_path, self.lock)
+            return super().push_to_hub()
+
+    scheduler = VoteExportScheduler(repo_id=repo_id, repo_type="dataset", folder_path=folder, path_in_repo="data",
+                                    every=every_minutes, private=private, token=token,
+                                    allow_patterns=["votes-*.jsonl"], hf_api=api)
+    scheduler.api.upload_file(path_or_fileobj=EXPORT_README.encode(), path_in_repo="README.md", repo_id=repo_id,
+                              repo_type="dataset", commit_message="Describe the vote export")  # no-op if unchanged
+    return scheduler
+
+
+def vote_to_dict(vote: Vote) -> dict:
+    return asdict(vote)
