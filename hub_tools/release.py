@@ -11,10 +11,10 @@ import fcntl
 import json
 import logging
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
@@ -162,7 +162,7 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
                                      report.statistics.get(promo.winner.name))))
         result.promoted[promo.repo_id] = {"variant": promo.winner.name, "metric": promo.metric,
                                           "scores": promo.scores}
-    with release_lock(manifest) if not dry_run else _nullcontext():
+    with release_lock(manifest) if not dry_run else nullcontext():
         for job in jobs:  # plan everything first: refuse before the first upload if a released version moved
             art, repo_type = job.art, REPO_TYPE_OF_KIND[job.art.kind]
             step(f"planning {job.name} -> {job.repo_id}@{job.branch}")
@@ -221,11 +221,6 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
         step("verifying from the Hub")
         result.verify = [c.__dict__ for c in verify_release(manifest, api, only=only)]
     return result
-
-
-@contextmanager
-def _nullcontext():
-    yield None
 
 
 def _update_collection(api: HfApi, manifest: Manifest, result: ReleaseResult) -> str:

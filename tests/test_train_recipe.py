@@ -10,7 +10,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 from recipes.train.config import expand_variants, load_train_config
-from recipes.train.data import build_mixture, encode_chat
+from recipes.train.data import encode_chat
 from recipes.train.run import prepare, train_variant
 
 ROOT = Path(__file__).resolve().parent.parent

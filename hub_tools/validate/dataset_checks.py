@@ -14,7 +14,8 @@ import re
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from ..datalayout import DataLayout, discover_layout, file_format
 from ..manifest import ValidationSettings

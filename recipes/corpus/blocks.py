@@ -8,7 +8,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from typing import Iterator
+from collections.abc import Iterator
 
 from datatrove.data import Document, DocumentsPipeline
 
