@@ -193,3 +193,40 @@ def train_cmd(config_path: Path, variants: tuple[str, ...], list_only: bool, res
                    err=True)
     if as_json:
         click.echo(json.dumps(done, indent=2))
+
+
+@recipe.command("preferences", epilog="""\b
+Examples:
+  export HUBTOOL_PREFERENCES_SALT=$(cat ~/.secrets/arena-salt)
+  hubtool recipe preferences --votes space/data/votes.sqlite --out out/eu-arena --name eu-arena
+  hubtool recipe preferences --votes hitz/arena-votes --out out/eu-arena --name eu-arena --include-raw
+The salt pseudonymizes usernames; keep it secret and stable between releases.""")
+@click.option("--votes", "source", required=True, help="The Space's votes.sqlite, a folder of exported batches, "
+                                                         "or the Hub dataset repo the Space exports to.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--name", required=True)
+@click.option("--language", default="eu", show_default=True)
+@click.option("--include-raw", is_flag=True, help="Also the unsanitized `arena` config (publish it privately).")
+@click.option("--bootstrap", "bootstrap_rounds", type=click.IntRange(0), default=1000, show_default=True)
+@click.option("--salt-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Secret salt for username pseudonyms (default: env HUBTOOL_PREFERENCES_SALT).")
+def preferences_cmd(source: str, out: Path, name: str, language: str, include_raw: bool, bootstrap_rounds: int,
+                    salt_file: Path | None) -> None:
+    """Arena votes -> preference dataset (sanitized arena view, DPO pairs, KTO unpaired) + rankings."""
+    import os
+
+    from recipes.preferences.build import build_preferences, load_votes
+
+    salt = (salt_file.read_bytes().strip() if salt_file else os.environ.get("HUBTOOL_PREFERENCES_SALT", "").encode())
+    if not salt:
+        raise click.UsageError("no salt: set HUBTOOL_PREFERENCES_SALT or pass --salt-file (keep it secret)")
+    votes = load_votes(source)
+    try:
+        build_preferences(votes, out, name, language, salt, include_raw, bootstrap_rounds, source=source)
+    except ValueError as err:
+        raise click.ClickException(str(err))
+    from hub_tools.artifact import read_provenance
+
+    for dim, table in read_provenance(out).statistics["rankings"].items():
+        click.echo(f"{dim}: " + ", ".join(f"{r['rank']}. {r['model']} {r['rating']}" for r in table))
+    click.echo(f"wrote {out} from {len(votes)} votes. Next: hubtool validate {out}")

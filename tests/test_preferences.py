@@ -139,3 +139,20 @@ def test_preference_dataset_views_rankings_and_card(tmp_path):
 def test_a_salt_is_required(tmp_path):
     with pytest.raises(ValueError, match="secret salt"):
         build_preferences([make_vote(0).__dict__], tmp_path / "p", "x", "eu", salt=b"")
+
+
+def test_cli_builds_from_sqlite_with_the_salt_from_the_environment(tmp_path):
+    from click.testing import CliRunner
+
+    from hub_tools.cli import main
+
+    store = VoteStore(tmp_path / "votes.sqlite")
+    for i in range(20):
+        store.add(make_vote(i))
+    args = ["recipe", "preferences", "--votes", str(tmp_path / "votes.sqlite"), "--out", str(tmp_path / "p"),
+            "--name", "eu-arena", "--bootstrap", "20"]
+    refused = CliRunner(env={"HUBTOOL_PREFERENCES_SALT": ""}).invoke(main, args)
+    assert refused.exit_code == 2 and "no salt" in refused.output
+    result = CliRunner(env={"HUBTOOL_PREFERENCES_SALT": "s3cret"}).invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "overall: 1." in result.output and "s3cret" not in (tmp_path / "p" / "hubtool.json").read_text()
