@@ -141,10 +141,7 @@ def _register_commands() -> None:
     from .cli_validate import validate
     from .quickstart import quickstart
 
-    main.add_command(quickstart)
-    main.add_command(validate)
-    main.add_command(card)
-    for command in (push, release, verify, recipe):
+    for command in (quickstart, validate, card, push, release, verify, recipe):
         main.add_command(command)
 
 
