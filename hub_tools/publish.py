@@ -185,13 +185,17 @@ class PushResult:
 
 def push(api: HfApi, folder: Path, repo_id: str, repo_type: str, revision: str, message: str,
          description: str = "", private: bool = False, space_sdk: str | None = None, card_text: str | None = None,
-         retries: int = 4, backoff: float = 1.0) -> PushResult:
-    """Plan and push with bounded retries; safe to call again after any failure."""
+         retries: int = 4, backoff: float = 1.0, plan: PushPlan | None = None) -> PushResult:
+    """Plan and push with bounded retries; safe to call again after any failure.
+
+    ``plan``, when the caller already made one, is used for the first attempt instead of hashing every
+    file again; if the branch moved since, the commit's parent check answers 412 and the retry re-plans."""
     attempt = 0
     while True:
         attempt += 1
         try:
-            plan = plan_push(api, folder, repo_id, repo_type, revision, card_text)
+            if attempt > 1 or plan is None:
+                plan = plan_push(api, folder, repo_id, repo_type, revision, card_text)
             commit = execute_push(api, plan, folder, message, description, private, space_sdk, card_text)
             head = commit or api.repo_info(repo_id, repo_type=repo_type, revision=revision).sha
             return PushResult(plan, commit, head, attempt)

@@ -163,6 +163,7 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
         result.promoted[promo.repo_id] = {"variant": promo.winner.name, "metric": promo.metric,
                                           "scores": promo.scores}
     with release_lock(manifest) if not dry_run else nullcontext():
+        plans: list = []
         for job in jobs:  # plan everything first: refuse before the first upload if a released version moved
             art, repo_type = job.art, REPO_TYPE_OF_KIND[job.art.kind]
             step(f"planning {job.name} -> {job.repo_id}@{job.branch}")
@@ -175,12 +176,13 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
             if tagged and not plan.empty:
                 raise ReleaseError(f"{job.repo_id} already has tag {tag} and {job.name} changed since: tags never "
                                    f"move, so release the change under a new `version` (now {manifest.version})")
+            plans.append(plan)
             result.artifacts.append(ArtifactOutcome(job.name, art.kind, job.repo_id, repo_type, job.branch, tag,
                                                     plan.to_dict(), url=repo_url(api.endpoint, repo_type, job.repo_id,
                                                                                  job.branch)))
         if dry_run:
             return result
-        for job, outcome in zip(jobs, result.artifacts):
+        for job, outcome, plan in zip(jobs, result.artifacts, plans):
             art = job.art
             step(f"pushing {job.name} -> {outcome.repo_id}@{job.branch}")
             prov = read_provenance(manifest.artifact_path(art))
@@ -191,7 +193,7 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
                 pushed = push(api, manifest.artifact_path(art), outcome.repo_id, outcome.repo_type, job.branch,
                               message=f"hubtool release {manifest.version}: {job.name}", description=description,
                               private=art.private, space_sdk=sdk, card_text=job.card, retries=retries,
-                              backoff=backoff)
+                              backoff=backoff, plan=plan)
             except PublishError as err:
                 done = [o.name for o in result.artifacts if o.head]
                 raise ReleaseError(f"pushing {job.name} failed: {err} Pushed so far: {', '.join(done) or 'none'}; "

@@ -274,3 +274,17 @@ def test_promote_rule_errors_are_validation_errors(manifest_path):
     code, out = cli("validate", manifest_path, "--json")
     hit = next(f for f in out["findings"] if f["code"] == "HT401")
     assert code == 1 and "has no rouge" in hit["message"] and hit["field"] == "promote.0"
+
+
+def test_a_stale_plan_is_caught_by_the_parent_check_and_replanned(api, manifest_path, repo_name):
+    from hub_tools.publish import plan_push, push
+
+    folder = manifest_path.parent / "corpus"
+    repo = f"hitz/{repo_name}"
+    api.create_repo(repo, repo_type="dataset")
+    stale = plan_push(api, folder, repo, "dataset", "main")
+    api.upload_file(path_or_fileobj=b"meanwhile", path_in_repo="other.txt", repo_id=repo, repo_type="dataset")
+    result = push(api, folder, repo, "dataset", "main", "push with a stale plan", plan=stale, backoff=0.01)
+    assert result.attempts == 2 and result.commit  # 412 on the stale parent, then planned again
+    files = set(api.list_repo_files(repo, repo_type="dataset"))
+    assert "other.txt" not in files and "data/train-00000-of-00001.parquet" in files  # the repo equals the folder
