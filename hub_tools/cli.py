@@ -123,6 +123,33 @@ def hub_stop(data_dir: Path | None) -> None:
     click.echo("local hub: stopped" if hubserver.stop_hub(data_dir) else "local hub: was not running")
 
 
+@main.command("serve-model", epilog="""\b
+Examples:
+  hubtool serve-model --model out/train-tiny/tiny-base --port 8000
+  hubtool serve-model --model hitz/base --adapter hitz/instruct --adapter-revision exp_2_111
+Then: curl http://127.0.0.1:8000/v1/chat/completions -d '{"messages": [{"role": "user", "content": "Kaixo"}]}'""")
+@click.option("--model", required=True, help="Model folder or Hub id.")
+@click.option("--adapter", default=None, help="PEFT adapter folder or Hub id.")
+@click.option("--revision", default=None)
+@click.option("--adapter-revision", default=None)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
+def serve_model(model: str, adapter: str | None, revision: str | None, adapter_revision: str | None, host: str,
+                port: int, allow_remote: bool) -> None:
+    """Serve a model (and adapter) with an OpenAI-compatible API (/v1/completions, /v1/chat/completions,
+    streaming): the CPU stand-in for `vllm serve`."""
+    if not allow_remote and not hubserver.is_loopback_host(host):
+        raise click.UsageError(f"--host {host} is not a loopback address; pass --allow-remote to override")
+    import uvicorn
+
+    from .serving import TransformersBackend, create_app
+
+    backend = TransformersBackend(model, adapter, revision, adapter_revision)
+    click.echo(f"serving {backend.name} on http://{host}:{port}/v1", err=True)
+    uvicorn.run(create_app(backend), host=host, port=port, log_level="warning")
+
+
 def _print_hub(hub_proc: hubserver.HubProcess, as_json: bool, state: str) -> None:
     if as_json:
         click.echo(json.dumps({"running": True, "state": state, "url": hub_proc.url, "pid": hub_proc.pid,
