@@ -288,3 +288,20 @@ def test_a_stale_plan_is_caught_by_the_parent_check_and_replanned(api, manifest_
     assert result.attempts == 2 and result.commit  # 412 on the stale parent, then planned again
     files = set(api.list_repo_files(repo, repo_type="dataset"))
     assert "other.txt" not in files and "data/train-00000-of-00001.parquet" in files  # the repo equals the folder
+
+
+def test_404_and_409_are_explained(api, repo_name):
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from hub_tools.publish import explain_http_error
+
+    with pytest.raises(HfHubHTTPError) as missing:
+        api.dataset_info(f"hitz/{repo_name}-missing")
+    assert explain_http_error(missing.value, f"hitz/{repo_name}-missing", api.endpoint).startswith(
+        f"hitz/{repo_name}-missing was not found on {api.endpoint}")
+    api.create_repo(f"hitz/{repo_name}")
+    api.create_tag(f"hitz/{repo_name}", tag="v1.0")
+    with pytest.raises(HfHubHTTPError) as taken:
+        api.create_tag(f"hitz/{repo_name}", tag="v1.0")
+    message = explain_http_error(taken.value, f"hitz/{repo_name}", api.endpoint)
+    assert message.startswith(f"conflict on hitz/{repo_name}") and "already exists" in message
