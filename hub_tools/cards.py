@@ -95,7 +95,7 @@ def dataset_info_yaml(folder: Path, layout: DataLayout, stats: dict) -> list[dic
     return out
 
 
-def load_eval_results(path: Path, model_name: str) -> list[EvalResult]:
+def load_eval_results(path: Path) -> list[EvalResult]:
     """Evaluation results written by recipes/evaluate (or by hand) in hubtool's JSON form."""
     data = json.loads(Path(path).read_text())
     source = data.get("source") or {}
@@ -177,7 +177,7 @@ def render_card(folder: str | Path, ctx: CardContext, stats: dict | None = None)
         if stats is None:
             stats, _ = model_stats(folder, ctx.kind)
         base = ctx.base_model or stats.get("base_model") or fields.get("base_model")
-        evals = load_eval_results(ctx.eval_results, ctx.repo_id) if ctx.eval_results else None
+        evals = load_eval_results(ctx.eval_results) if ctx.eval_results else None
         relation = fields.get("base_model_relation") or ("adapter" if ctx.kind == "adapter" else
                                                          "finetune" if base else None)
         data = ModelCardData(

@@ -104,6 +104,15 @@ def _apply_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
     return (text[:cut], True) if cut is not None else (text, False)
 
 
+async def _body(request: Request) -> dict | JSONResponse:
+    """The request's JSON object, or the OpenAI-shaped 400 to answer instead."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error(400, "the body must be JSON")
+    return body if isinstance(body, dict) else _error(400, "the body must be a JSON object")
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "code": status}},
                         status_code=status)
@@ -128,10 +137,9 @@ def create_app(backend: TransformersBackend) -> Starlette:
         return StreamingResponse(iterate_in_threadpool(events()), media_type="text/event-stream")
 
     async def completions(request: Request):
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "the body must be JSON")
+        body = await _body(request)
+        if isinstance(body, JSONResponse):
+            return body
         prompt = body.get("prompt")
         prompts = [prompt] if isinstance(prompt, str) else prompt
         if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
@@ -151,10 +159,9 @@ def create_app(backend: TransformersBackend) -> Starlette:
             "usage": _usage(done)})
 
     async def chat(request: Request):
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "the body must be JSON")
+        body = await _body(request)
+        if isinstance(body, JSONResponse):
+            return body
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages or not all(
                 isinstance(m, dict) and {"role", "content"} <= set(m) for m in messages):

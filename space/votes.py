@@ -15,7 +15,7 @@ import re
 import sqlite3
 import threading
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -158,7 +158,3 @@ def vote_exporter(store: VoteStore, repo_id: str, folder: str | Path, every_minu
     scheduler.api.upload_file(path_or_fileobj=EXPORT_README.encode(), path_in_repo="README.md", repo_id=repo_id,
                               repo_type="dataset", commit_message="Describe the vote export")  # no-op if unchanged
     return scheduler
-
-
-def vote_to_dict(vote: Vote) -> dict:
-    return asdict(vote)

@@ -89,6 +89,9 @@ def test_stop_sequences_and_bad_requests(server):
         assert bad.status_code == 400 and "messages" in bad.json()["error"]["message"]
         bad = client.post(f"{url}/v1/completions", json={"prompt": [1, 2]})
         assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
+        for route in ("completions", "chat/completions"):
+            not_object = client.post(f"{url}/v1/{route}", json=["a list"])
+            assert not_object.status_code == 400 and "JSON object" in not_object.json()["error"]["message"]
 
 
 def test_serve_model_refuses_non_loopback_hosts():

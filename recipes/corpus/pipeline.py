@@ -251,11 +251,11 @@ def finalize(cfg: CorpusConfig, output: Path, work: Path, prov, early: list[dict
     import pyarrow.parquet as pq
 
     for split_dir in sorted((work / "out").iterdir()) if (work / "out").is_dir() else []:
-        files = sorted(split_dir.glob("*.parquet"))
-        files = [f for f in files if pq.ParquetFile(f).metadata.num_rows > 0]
+        counts = {f: pq.ParquetFile(f).metadata.num_rows for f in sorted(split_dir.glob("*.parquet"))}
+        files = [f for f, n in counts.items() if n > 0]
         for i, f in enumerate(files):
             shutil.copyfile(f, output / "data" / f"{split_dir.name}-{i:05d}-of-{len(files):05d}.parquet")
-        rows[split_dir.name] = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        rows[split_dir.name] = sum(counts.values())
     problems = early + [json.loads(line) for f in sorted((work / "problems").glob("*.jsonl"))
                         for line in f.read_text().splitlines() if line.strip()]
     steps = summarize_steps(work / "logs")
