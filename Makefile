@@ -4,13 +4,19 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: quickstart test install clean-venv
+.PHONY: quickstart test install clean-venv chromium
 
 quickstart: $(STAMP)  ## set up, then run the end-to-end demo on the local hub and bundled data
 	$(BIN)/hubtool quickstart
 
-test: $(STAMP)  ## set up, then run the whole test suite (slow tests included)
+test: $(STAMP) chromium  ## set up, then run the whole test suite (slow tests included)
 	$(BIN)/python -m pytest
+
+# The browser test drives Debian's Chromium (Playwright never downloads a browser here).
+chromium:
+	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y --no-install-recommends chromium || \
+	  { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }; }
 
 install: $(STAMP)
 

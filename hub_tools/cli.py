@@ -134,9 +134,10 @@ Then: curl http://127.0.0.1:8000/v1/chat/completions -d '{"messages": [{"role": 
 @click.option("--adapter-revision", default=None)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--name", default=None, help="Model name the API reports and accepts (default: adapter or model).")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
 def serve_model(model: str, adapter: str | None, revision: str | None, adapter_revision: str | None, host: str,
-                port: int, allow_remote: bool) -> None:
+                port: int, name: str | None, allow_remote: bool) -> None:
     """Serve a model (and adapter) with an OpenAI-compatible API (/v1/completions, /v1/chat/completions,
     streaming): the CPU stand-in for `vllm serve`."""
     if not allow_remote and not hubserver.is_loopback_host(host):
@@ -145,7 +146,7 @@ def serve_model(model: str, adapter: str | None, revision: str | None, adapter_r
 
     from .serving import TransformersBackend, create_app
 
-    backend = TransformersBackend(model, adapter, revision, adapter_revision)
+    backend = TransformersBackend(model, adapter, revision, adapter_revision, name=name)
     click.echo(f"serving {backend.name} on http://{host}:{port}/v1", err=True)
     uvicorn.run(create_app(backend), host=host, port=port, log_level="warning")
 
@@ -165,10 +166,11 @@ def _register_commands() -> None:
     from .cli_card import card
     from .cli_publish import push, release, verify
     from .cli_recipe import recipe
+    from .cli_space import space
     from .cli_validate import validate
     from .quickstart import quickstart
 
-    for command in (quickstart, validate, card, push, release, verify, recipe):
+    for command in (quickstart, validate, card, push, release, verify, recipe, space):
         main.add_command(command)
 
 

@@ -50,23 +50,9 @@ def print_plan(plan: dict, title: str) -> None:
                  f"{_human(s['upload_bytes'])} to upload")
 
 
-@click.command(epilog="""\b
-Examples:
-  hubtool push artifacts/corpus --repo hitz/eu-corpus --dry-run
-  hubtool push out/exp_2_111 --repo hitz/latxa-instruct --revision exp_2_111 --version v1.0
-Exit code: 0 pushed (or nothing to change), 1 invalid artifact or Hub refusal, 2 usage error.""")
-@click.argument("artifact_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--repo", "repo_id", required=True, help="Target repo id, org/name.")
-@click.option("--revision", default="main", show_default=True, help="Branch to push to (created if missing).")
-@click.option("--private", is_flag=True, help="Create the repo private.")
-@click.option("--version", "version", default=None, help="Version named in the card and the commit message.")
-@click.option("--license", "license_", default=None, help="Licence id for the card (default: hubtool.json card).")
-@click.option("--endpoint", default=None, help=ENDPOINT_HELP)
-@click.option("--dry-run", is_flag=True, help="Print the plan (files added/changed/removed/unchanged) and stop.")
-@click.option("--json", "as_json", is_flag=True)
-def push(artifact_dir: Path, repo_id: str, revision: str, private: bool, version: str | None, license_: str | None,
-         endpoint: str | None, dry_run: bool, as_json: bool) -> None:
-    """Push one artifact folder and its generated card as one commit; the repo ends up equal to the folder."""
+def push_artifact(artifact_dir: Path, repo_id: str, revision: str, private: bool, version: str | None,
+                  license_: str | None, endpoint: str | None, dry_run: bool = False):
+    """Validate, render the card and push (or only plan, with ``dry_run``). Exits 1 on an invalid artifact."""
     from .artifact import read_provenance
     from .cards import CardContext, render_card
     from .cli_validate import print_report
@@ -84,20 +70,41 @@ def push(artifact_dir: Path, repo_id: str, revision: str, private: bool, version
     ctx = CardContext(name=prov.name, kind=prov.kind, repo_id=repo_id, revision=revision, version=version,
                       license=license_ or prov.card.get("license", "other"), languages=prov.language)
     card_text = render_card(artifact_dir, ctx, report.statistics.get(artifact_dir.name))
-    target = _target(endpoint)
-    api = target.api()
+    api = _target(endpoint).api()  # after validation: an invalid artifact never starts a hub
     try:
         if dry_run:
-            plan = plan_push(api, artifact_dir, repo_id, repo_type, revision, card_text).to_dict()
-            click.echo(json.dumps(plan, indent=2)) if as_json else print_plan(plan, f"{repo_id}@{revision} (dry run)")
-            return
+            return plan_push(api, artifact_dir, repo_id, repo_type, revision, card_text)
         message = f"hubtool push{' ' + version if version else ''}: {prov.name}"
         description = f"{prov.kind} from recipe {prov.recipe.name} {prov.recipe.version}" + (
             f", git {prov.git_commit[:12]}" if prov.git_commit else "")
-        result = do_push(api, artifact_dir, repo_id, repo_type, revision, message, description, private,
-                         prov.card.get("sdk", "gradio") if repo_type == "space" else None, card_text)
+        return do_push(api, artifact_dir, repo_id, repo_type, revision, message, description, private,
+                       prov.card.get("sdk", "gradio") if repo_type == "space" else None, card_text)
     except PublishError as err:
         raise click.ClickException(str(err))
+
+
+@click.command(epilog="""\b
+Examples:
+  hubtool push artifacts/corpus --repo hitz/eu-corpus --dry-run
+  hubtool push out/exp_2_111 --repo hitz/latxa-instruct --revision exp_2_111 --version v1.0
+Exit code: 0 pushed (or nothing to change), 1 invalid artifact or Hub refusal, 2 usage error.""")
+@click.argument("artifact_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--repo", "repo_id", required=True, help="Target repo id, org/name.")
+@click.option("--revision", default="main", show_default=True, help="Branch to push to (created if missing).")
+@click.option("--private", is_flag=True, help="Create the repo private.")
+@click.option("--version", "version", default=None, help="Version named in the card and the commit message.")
+@click.option("--license", "license_", default=None, help="Licence id for the card (default: hubtool.json card).")
+@click.option("--endpoint", default=None, help=ENDPOINT_HELP)
+@click.option("--dry-run", is_flag=True, help="Print the plan (files added/changed/removed/unchanged) and stop.")
+@click.option("--json", "as_json", is_flag=True)
+def push(artifact_dir: Path, repo_id: str, revision: str, private: bool, version: str | None, license_: str | None,
+         endpoint: str | None, dry_run: bool, as_json: bool) -> None:
+    """Push one artifact folder and its generated card as one commit; the repo ends up equal to the folder."""
+    result = push_artifact(artifact_dir, repo_id, revision, private, version, license_, endpoint, dry_run)
+    if dry_run:
+        plan = result.to_dict()
+        click.echo(json.dumps(plan, indent=2)) if as_json else print_plan(plan, f"{repo_id}@{revision} (dry run)")
+        return
     out = {"repo_id": repo_id, "revision": revision, "commit": result.commit, "head": result.head,
            "attempts": result.attempts, "plan": result.plan.to_dict()}
     if as_json:

@@ -88,6 +88,64 @@ def corpus(ctx: click.Context, config_path: Path, workers: int | None, output: P
                   + f" in {result.wall_time_s:.1f}s. Next: hubtool validate {result.output}")
 
 
+@recipe.command("synth", epilog="""\b
+Examples:
+  hubtool recipe synth --config recipes/configs/synth/tiny-magpie.yaml
+  hubtool recipe synth --config recipes/configs/synth/tiny-backtranslate.yaml --workers 2 --output out/eu-bt
+  hubtool recipe synth --config recipes/configs/synth/llama31-8b-magpie.yaml      # GPU, vLLM
+  hubtool recipe synth --config CONFIG --resume     # after an interruption: continue, never duplicate
+Exit code: 0 done, 1 a task failed (re-run with --resume), 2 usage/config error.""")
+@click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--workers", type=click.IntRange(1), default=None, help="Parallel tasks (default: the config's).")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Artifact folder (default: the config's `output`).")
+@click.option("--endpoint-url", default=None, help="Use a running OpenAI-compatible server (server.type endpoint).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoints.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def synth(config_path: Path, workers: int | None, output: Path | None, endpoint_url: str | None, resume: bool,
+          as_json: bool) -> None:
+    """Synthetic instructions (Magpie, translation, X-Instruction backtranslation) on datatrove's inference
+    pipeline, post-processed into an `instructions` artifact in the messages format."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from recipes.synth.config import ConfigError, load_config
+    from recipes.synth.pipeline import ClusterSubmitted, run_synth
+
+    verbose = logging.getLogger().level <= logging.DEBUG
+    _quiet_datatrove(verbose)
+    try:
+        cfg = load_config(config_path)
+        if endpoint_url:
+            cfg.server = cfg.server.model_copy(update={"type": "endpoint", "endpoint_url": endpoint_url})
+        with Console(stderr=True).status(f"synth ({cfg.method}, {cfg.server.type} server, "
+                                         f"{cfg.executor.tasks} tasks): generating"):
+            result = run_synth(cfg, output=output, workers=workers, resume=resume)
+    except ConfigError as err:
+        raise click.UsageError(str(err))
+    except ClusterSubmitted as err:
+        click.echo(str(err))
+        return
+    except RuntimeError as err:
+        raise click.ClickException(str(err))
+    if as_json:
+        click.echo(json.dumps({"output": str(result.output), **result.statistics}, indent=2))
+        return
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    table = Table(title=f"synth recipe: {cfg.name} ({cfg.method})")
+    table.add_column("rows")
+    table.add_column("count", justify="right")
+    table.add_row("in", _n(result.rows_in))
+    for reason, count in sorted(result.dropped.items()):
+        table.add_row(f"dropped: {reason}", _n(count))
+    table.add_row("kept", _n(result.kept))
+    console.print(table)
+    g = result.generation
+    console.print(f"{g['requests']:,} requests ({g['retries']} retried), {g['completion_tokens']:,} tokens generated "
+                  f"in {g['seconds']}s: {g['prompts_per_s']} prompts/s, {g['tokens_per_s']} tokens/s")
+    console.print(f"wrote {result.output}. Next: hubtool validate {result.output}")
+
+
 def _n(v) -> str:
     return "" if v is None else f"{v:,}"
 

@@ -16,15 +16,6 @@ from .artifact import InputFingerprint, LineageStep, Provenance, RecipeInfo, Sou
 BASE_REPO = "tiny-llama-eu"
 ADAPTER_REPO = "tiny-llama-eu-instruct"
 VARIANTS = {"exp_2_101": 1, "exp_2_111": 2}  # branch -> seed
-SPACE_APP = '''"""Minimal demo placeholder: the full chat/arena app lives in space/app.py."""
-import gradio as gr
-
-with gr.Blocks(title="hubtool sample") as demo:
-    gr.Markdown("# hubtool sample Space")
-
-if __name__ == "__main__":
-    demo.launch()
-'''
 
 
 def sample_splits() -> dict[str, list[dict]]:
@@ -106,14 +97,13 @@ def build_models(root: Path, namespace: str) -> dict[str, Path]:
     return out
 
 
-def build_space(out: Path) -> Path:
-    from importlib import metadata
+def build_space(out: Path, namespace: str, version: str) -> Path:
+    """The demo Space (space/app.py) serving the sample base model and both variants at the release tags."""
+    from .space_bundle import default_settings_path, stage_space
 
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "app.py").write_text(SPACE_APP)
-    (out / "requirements.txt").write_text(f"gradio=={metadata.version('gradio')}\n")
-    write_provenance(out, _provenance("space", "sample-space"))
-    return out
+    text = default_settings_path().read_text(encoding="utf-8")
+    settings = yaml.safe_load(text.replace("hubtool-demo/", f"{namespace}/").replace("v1.0", version))
+    return stage_space(out, settings, name="sample-space")
 
 
 def write_eval_results(path: Path, bleu: float, acc: float) -> Path:
@@ -138,7 +128,7 @@ def build_sample_release(root: str | Path, namespace: str = "hubtool-demo", vers
     build_instructions(root / "instructions", namespace)
     build_preferences(root / "preferences")
     models = build_models(root / "models", namespace)
-    build_space(root / "space")
+    build_space(root / "space", namespace, version)
     for i, branch in enumerate(VARIANTS):
         write_eval_results(root / "results" / f"{branch}.json", bleu=10.0 + i, acc=0.4 + i / 10)
     manifest = {

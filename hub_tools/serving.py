@@ -29,6 +29,29 @@ class Completion:
     finish_reason: str
 
 
+def _token_streamer(tokenizer, timeout: float):
+    """A TextIteratorStreamer that emits after every token instead of every word (transformers' default
+    waits for a space), holding back only a character whose UTF-8 bytes are not complete yet."""
+    from transformers import TextIteratorStreamer
+
+    class TokenStreamer(TextIteratorStreamer):
+        def put(self, value) -> None:
+            value = value[0] if len(value.shape) > 1 else value
+            if self.skip_prompt and self.next_tokens_are_prompt:
+                self.next_tokens_are_prompt = False
+                return
+            self.token_cache.extend(value.tolist())
+            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+            if text.endswith("\ufffd") and len(self.token_cache) - getattr(self, "_flushed", 0) < 4:
+                return  # maybe the next token completes the character
+            self._flushed = len(self.token_cache)
+            printable, self.print_len = text[self.print_len:], len(text)
+            if printable:
+                self.on_finalized_text(printable)
+
+    return TokenStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
+
+
 class TransformersBackend:
     """One model (optionally a PEFT adapter on it); generation serialized by a lock."""
 
@@ -83,10 +106,8 @@ class TransformersBackend:
 
     def stream(self, prompt: str, max_tokens: int = 64, temperature: float = 0.0, top_p: float = 1.0,
                seed: int | None = None) -> Iterator[str]:
-        from transformers import TextIteratorStreamer
-
         enc = self.tokenizer([prompt], return_tensors="pt", add_special_tokens=False)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
+        streamer = _token_streamer(self.tokenizer, timeout=300)
         kwargs = {**enc, **self._gen_kwargs(max_tokens, temperature, top_p, seed), "streamer": streamer}
 
         def run() -> None:

@@ -64,6 +64,11 @@ def build_llama(tokenizer, seed: int = 0, hidden_size: int = 32, layers: int = 2
     )
     model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    # Tokens that are only part of a UTF-8 character get a zero embedding (and so, tied, a zero logit): the
+    # random model then mostly picks whole subwords, and its text is readable letters rather than U+FFFD.
+    partial = [i for i in range(len(tokenizer)) if "\ufffd" in tokenizer.decode([i])]
+    with torch.no_grad():
+        model.get_input_embeddings().weight[partial] = 0.0
     return model
 
 

@@ -35,6 +35,7 @@ os.environ.update({
     "HUBTOOL_HOME": str(_TMP / "hubtool_home"),
     "HF_HUB_DISABLE_XET": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TOKENIZERS_PARALLELISM": "false",
 })

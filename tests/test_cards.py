@@ -84,7 +84,9 @@ def test_adapter_card_round_trips_with_model_index(release):
 def test_space_card_metadata(release):
     _card(release)
     card = SpaceCard.load(release.parent / "space" / "README.md")
-    assert card.data.sdk == "gradio" and card.data.app_file == "app.py" and card.data.title == "basque-sample-demo"
+    assert card.data.sdk == "gradio" and card.data.app_file == "app.py"
+    assert card.data.title == "Basque LLM demo (hubtool sample)"  # from the Space settings (space/space.yaml)
+    assert card.data.models == ["hubtool-demo/tiny-llama-eu", "hubtool-demo/tiny-llama-eu-instruct"]
     # the rendered Space passes its own validation now that it has a README
     result = CliRunner().invoke(main, ["validate", str(release.parent / "space")])
     assert result.exit_code == 0, result.output

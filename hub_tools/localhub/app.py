@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import time
 import uuid
@@ -240,6 +241,8 @@ class LocalHubApp:
                 return self.create_branch(request, rtype, ns, name, "/".join(branch), await _json(request, {}))
             case ["branch", *branch] if m == "DELETE" and branch:
                 return self.delete_ref(request, rtype, ns, name, "branch", "/".join(branch))
+            case ["variables"] if rtype == "space":
+                return await self.space_variables(request, ns, name)
             case ["settings"] if m == "PUT":
                 return self.update_settings(request, rtype, ns, name, await _json(request))
             case [("xet-write-token" | "xet-read-token"), *_]:
@@ -317,6 +320,24 @@ class LocalHubApp:
         repo, _ = self._repo(request, rtype, ns, body["name"], write=True)
         self.store.delete_repo(repo)
         return JSONResponse({})
+
+    async def space_variables(self, request: Request, ns: str, name: str) -> Response:
+        """GET lists, POST {key, value, description} sets, DELETE {key} removes; answers the variables."""
+        repo, _ = self._repo(request, "space", ns, name, write=request.method != "GET")
+        if request.method in ("POST", "DELETE"):
+            body = await _json(request)
+            key = body.get("key")
+            if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,99}", key):
+                raise bad_request(f"Invalid variable key {key!r}: letters, digits and _, not starting with a digit")
+            if request.method == "POST":
+                if not isinstance(body.get("value"), str):
+                    raise bad_request("'value' must be a string")
+                self.store.set_space_variable(repo, key, body["value"], body.get("description"))
+            else:
+                self.store.delete_space_variable(repo, key)
+        elif request.method != "GET":
+            raise HubError(405, f"{request.method} is not allowed on Space variables")
+        return JSONResponse(self.store.space_variables(repo))
 
     def update_settings(self, request: Request, rtype: str, ns: str, name: str, body: dict) -> Response:
         repo, _ = self._repo(request, rtype, ns, name, write=True)

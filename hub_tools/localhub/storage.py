@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS collections(
 CREATE TABLE IF NOT EXISTS collection_items(
     slug TEXT NOT NULL, object_id TEXT NOT NULL, item_id TEXT NOT NULL, item_type TEXT NOT NULL,
     position INTEGER NOT NULL, note TEXT, PRIMARY KEY(slug, item_type, item_id));
+CREATE TABLE IF NOT EXISTS space_variables(
+    repo_id INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, description TEXT,
+    updated_at TEXT NOT NULL, PRIMARY KEY(repo_id, key));
 """
 
 # Default .gitattributes of a new Hub repo: which files git would keep in LFS.
@@ -312,7 +315,7 @@ class HubStore:
 
     def delete_repo(self, repo: Repo) -> None:
         with self._write() as db:
-            for table in ("refs", "commits", "repo_lfs"):
+            for table in ("refs", "commits", "repo_lfs", "space_variables"):
                 db.execute(f"DELETE FROM {table} WHERE repo_id=?", (repo.id,))
             db.execute("DELETE FROM repos WHERE id=?", (repo.id,))
             db.execute("DELETE FROM collection_items WHERE item_type=? AND item_id=?", (repo.type, repo.repo_id))
@@ -320,6 +323,21 @@ class HubStore:
     def set_private(self, repo: Repo, private: bool) -> None:
         with self._write() as db:
             db.execute("UPDATE repos SET private=? WHERE id=?", (int(private), repo.id))
+
+    # -- Space variables (public settings of a Space; secrets are not stored by the local hub) -----------
+    def space_variables(self, repo: Repo) -> dict[str, dict]:
+        rows = self._read("SELECT * FROM space_variables WHERE repo_id=? ORDER BY key", (repo.id,))
+        return {r["key"]: {"value": r["value"], "description": r["description"], "updatedAt": r["updated_at"]}
+                for r in rows}
+
+    def set_space_variable(self, repo: Repo, key: str, value: str, description: str | None) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO space_variables VALUES(?,?,?,?,?)",
+                       (repo.id, key, value, description, utcnow()))
+
+    def delete_space_variable(self, repo: Repo, key: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM space_variables WHERE repo_id=? AND key=?", (repo.id, key))
 
     # -- refs and revisions -------------------------------------------------------------------
     def refs(self, repo: Repo, kind: str) -> list[sqlite3.Row]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..executors import make_executor
 from .config import CorpusConfig
 
 log = logging.getLogger(__name__)
@@ -169,27 +170,6 @@ def _dedup_key(doc) -> bytes:
     return doc.text.encode("utf-8")
 
 
-def _executor(cfg: CorpusConfig, stage: StageSpec, logs: Path, workers: int, depends):
-    ex = cfg.executor
-    if ex.type == "local":
-        from datatrove.executor import LocalPipelineExecutor
-
-        return LocalPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=min(workers, stage.tasks),
-                                     logging_dir=str(logs / stage.name), skip_completed=True)
-    if ex.type == "slurm":
-        from datatrove.executor import SlurmPipelineExecutor
-
-        return SlurmPipelineExecutor(stage.pipeline, tasks=stage.tasks, time=ex.slurm.time,
-                                     partition=ex.slurm.partition, cpus_per_task=ex.slurm.cpus_per_task,
-                                     mem_per_cpu_gb=ex.slurm.mem_per_cpu_gb, sbatch_args=ex.slurm.sbatch_args,
-                                     logging_dir=str(logs / stage.name), job_name=f"{cfg.name}-{stage.name}",
-                                     depends=depends)
-    from datatrove.executor import RayPipelineExecutor  # needs `ray` installed
-
-    return RayPipelineExecutor(stage.pipeline, tasks=stage.tasks, logging_dir=str(logs / stage.name),
-                               depends=depends)
-
-
 def _stage_stats(logs: Path) -> list[dict]:
     path = logs / "stats.json"
     if not path.is_file():
@@ -222,7 +202,8 @@ def run_corpus(cfg: CorpusConfig, output: Path | None = None, workers: int | Non
     workers = workers or cfg.executor.workers
     executors: list = []
     for i, stage in enumerate(build_stages(cfg, work), 1):
-        executors.append(_executor(cfg, stage, work / "logs", workers, executors[-1] if executors else None))
+        executors.append(make_executor(cfg.executor, stage.pipeline, stage.tasks, work / "logs" / stage.name,
+                                   f"{cfg.name}-{stage.name}", workers, executors[-1] if executors else None))
         if cluster:
             continue
         if progress:

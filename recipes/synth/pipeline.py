@@ -1,0 +1,288 @@
+"""The synthetic-instruction recipe: rows in -> datatrove InferenceRunner (sharded, checkpointed) ->
+post-processing -> an `instructions` artifact in the messages format.
+
+Stage 1 runs on a datatrove executor (local, Slurm or Ray; `executor.tasks` shards): a reader yields this
+task's rows (Magpie: numbered slots; translate / backtranslate: rows of the input files, row i going to
+task i mod tasks) and the InferenceRunner sends the rollouts to the server — vLLM started by datatrove,
+an endpoint, or hubtool's transformers server started by datatrove as its `custom` server. Its
+checkpoints (every `records_per_chunk` rows) and request cache make a re-run after a kill continue where
+it stopped; finished tasks are skipped.
+Stage 2 (here, once every task finished) cleans, filters and deduplicates and writes
+data/train-*.parquet and hubtool.json, with every dropped row counted by reason.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datatrove.data import Document
+from datatrove.pipeline.base import PipelineStep
+
+from ..executors import make_executor
+from .config import ConfigError, SynthConfig
+
+RECIPE_VERSION = "1.0"
+SERVE_SCRIPT = Path(__file__).with_name("serve_model.py")
+ROWS_PER_SHARD = 100_000
+
+
+class SynthSlots(PipelineStep):
+    """Magpie's input: numbered empty slots (the model writes the instruction), spread over the tasks."""
+
+    name = "🌱 magpie slots"
+
+    def __init__(self, count: int, system_prompts: list[str]):
+        super().__init__()
+        self.count, self.system_prompts = count, system_prompts
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        for i in range(rank, self.count, world_size):
+            meta = {"slot": i}
+            if self.system_prompts:
+                meta["system_prompt"] = self.system_prompts[i % len(self.system_prompts)]
+            self.stat_update("rows")
+            yield Document(text="", id=f"magpie-{i:07d}", metadata=meta)
+
+
+def input_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.rglob("*") if p.suffix in (".jsonl", ".parquet") or p.name.endswith(".jsonl.gz"))
+    if not files:
+        raise ConfigError(f"{path}: no .jsonl or .parquet files")
+    return files
+
+
+class SynthRows(PipelineStep):
+    """translate / backtranslate input: rows of jsonl/parquet files, row i to task i mod tasks."""
+
+    name = "📄 input rows"
+
+    def __init__(self, files: list[str], spec: dict, system_prompts: list[str]):
+        super().__init__()
+        self.files, self.spec, self.system_prompts = files, spec, system_prompts
+
+    def rows(self):
+        from hub_tools.validate.dataset_checks import iter_rows
+
+        index = 0
+        for file in self.files:
+            path = Path(file)
+            for where, row, problem in iter_rows(path.parent, path.name):
+                if row is None:
+                    raise ValueError(f"{file}:{where}: {problem}")
+                yield index, row
+                index += 1
+                if self.spec.get("limit") and index >= self.spec["limit"]:
+                    return
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        s = self.spec
+        for index, row in self.rows():
+            if index % world_size != rank:
+                continue
+            source_id = str(row.get(s["id_key"]) if row.get(s["id_key"]) is not None else f"row-{index}")
+            if s.get("messages_key"):
+                turns = row.get(s["messages_key"]) or []
+                text = next((m["content"] for m in turns if m.get("role") == "user"), "")
+                response = next((m["content"] for m in turns if m.get("role") == "assistant"), "")
+            else:
+                text, response = row.get(s["text_key"]), row.get(s["response_key"]) if s.get("response_key") else ""
+            if not isinstance(text, str):
+                raise ValueError(f"row {index} ({source_id}): {s['text_key']!r} is not a string")
+            meta = {"source_id": source_id, "response": response or ""}
+            if self.system_prompts:
+                meta["system_prompt"] = self.system_prompts[index % len(self.system_prompts)]
+            self.stat_update("rows")
+            yield Document(text=text, id=f"{source_id}", metadata=meta)
+
+
+def inference_config(cfg: SynthConfig):
+    """datatrove's InferenceConfig for the configured server; vLLM only where it is installed."""
+    import os
+
+    from datatrove.pipeline.inference.run_inference import InferenceConfig
+
+    server, bb = cfg.server, cfg.backbone
+    served = bb.served_name or bb.model
+    common = dict(model_name_or_path=served, use_chat=cfg.method != "magpie", model_max_context=server.model_max_context,
+                  max_concurrent_generations=server.max_concurrent, server_start_timeout_sec=server.start_timeout,
+                  server_ready_delay_sec=1.0, server_ready_max_attempts=max(1, int(server.start_timeout)),
+                  metric_interval=60, request_timeout=server.request_timeout)
+    if server.type == "vllm":
+        if importlib.util.find_spec("vllm") is None:
+            raise ConfigError("server.type vllm needs vLLM, which is GPU-only and not installed: on a CUDA machine "
+                              "`pip install 'hubtool[gpu]'`; elsewhere use server.type endpoint (a running "
+                              "`vllm serve`) or custom (hubtool's CPU server)")
+        return InferenceConfig(server_type="vllm", tp=server.tp, dp=server.dp, pp=server.pp,
+                               model_kwargs=dict(server.vllm_args) or None, **common)
+    if server.type == "endpoint":
+        key = os.environ.get(server.api_key_env) if server.api_key_env else None
+        return InferenceConfig(server_type="endpoint", endpoint_url=server.endpoint_url.rstrip("/"), api_key=key,
+                               **common)
+    kwargs = {"server_script": str(SERVE_SCRIPT), "model": bb.model, "revision": bb.revision, "adapter": bb.adapter,
+              "adapter-revision": bb.adapter_revision, "name": served}
+    return InferenceConfig(server_type="custom", model_kwargs={k: v for k, v in kwargs.items() if v}, **common)
+
+
+@dataclass
+class SynthResult:
+    output: Path
+    rows_in: int
+    kept: int
+    dropped: dict[str, int]
+    generation: dict
+    statistics: dict = field(default_factory=dict)
+
+
+class ClusterSubmitted(RuntimeError):
+    pass
+
+
+def run_synth(cfg: SynthConfig, output: Path | None = None, workers: int | None = None, resume: bool = False) -> SynthResult:
+    from datatrove.pipeline.inference.run_inference import InferenceRunner
+    from datatrove.pipeline.writers import JsonlWriter
+
+    from hub_tools.artifact import Provenance, RecipeInfo
+
+    from .rollouts import SynthRollout
+
+    output = output or cfg.resolve(cfg.output)
+    work = cfg.resolve(cfg.work_dir) if cfg.work_dir else output.with_name(output.name + ".work")
+    cluster = cfg.executor.type != "local"
+    if not resume and not cluster:
+        shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    prov = Provenance.create(kind="instructions", name=cfg.name, language=[cfg.language],
+                             recipe=RecipeInfo(name=f"synth-{cfg.method}", version=RECIPE_VERSION),
+                             config=cfg.model_dump(mode="json"), seed=cfg.seed)
+    if cfg.method == "magpie":
+        reader: PipelineStep = SynthSlots(cfg.num_samples, cfg.system_prompts)
+    else:
+        files = [str(p) for p in input_files(cfg.resolve(cfg.input.path))]
+        reader = SynthRows(files, cfg.input.model_dump(), cfg.system_prompts)
+    runner = InferenceRunner(
+        rollout_fn=SynthRollout(cfg), config=inference_config(cfg),
+        output_writer=JsonlWriter(str(work / "raw"), output_filename="${rank}_chunk_${chunk_index}.jsonl",
+                                  compression=None),
+        checkpoints_local_dir=str(work / "checkpoints"), records_per_chunk=cfg.records_per_chunk,
+        metadata_key="synth")
+    executor = make_executor(cfg.executor, [reader, runner], cfg.executor.tasks, work / "logs", f"synth-{cfg.name}",
+                             workers or cfg.executor.workers)
+    start = time.perf_counter()
+    executor.run()
+    if cluster:
+        raise ClusterSubmitted(f"submitted {cfg.executor.tasks} {cfg.executor.type} tasks (logs in {work / 'logs'}); "
+                               "run the same command with --resume once they finished to post-process")
+    incomplete = executor.get_incomplete_ranks()
+    if incomplete:
+        raise RuntimeError(f"tasks {incomplete} did not finish (logs in {work / 'logs'}); re-run with --resume")
+    return finalize(cfg, output, work, prov, time.perf_counter() - start)
+
+
+def raw_rows(work: Path) -> tuple[list[dict], int]:
+    """The runner's output in a stable order, and how many rows it wrote more than once (expected: none)."""
+    rows, seen, duplicates = [], set(), 0
+    for file in sorted((work / "raw").glob("*.jsonl")):
+        for line in file.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            doc = json.loads(line)
+            if doc["id"] in seen:
+                duplicates += 1
+                continue
+            seen.add(doc["id"])
+            results = doc["metadata"].get("synth") or [{"error": "no rollout result"}]
+            rows.append({"id": doc["id"], "result": results[0], "metadata": doc["metadata"]})
+    rows.sort(key=lambda r: r["id"])
+    return rows, duplicates
+
+
+def expected_rows(cfg: SynthConfig) -> int:
+    if cfg.method == "magpie":
+        return cfg.num_samples
+    files = [str(p) for p in input_files(cfg.resolve(cfg.input.path))]
+    return sum(1 for _ in SynthRows(files, cfg.input.model_dump(), []).rows())
+
+
+def finalize(cfg: SynthConfig, output: Path, work: Path, prov, seconds: float) -> SynthResult:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hub_tools.artifact import LineageStep, SourceDataset, write_provenance
+
+    from .postprocess import postprocess
+
+    rows, duplicates = raw_rows(work)
+    expected = expected_rows(cfg)
+    if len(rows) != expected:
+        raise RuntimeError(f"the runner wrote {len(rows)} distinct rows for {expected} inputs; re-run with --resume")
+    outcome = postprocess(rows, cfg.postprocess, cfg.language, str(work / "minhash"))
+    sampling = cfg.sampling.model_dump()
+    model = cfg.backbone.model + (f"@{cfg.backbone.revision}" if cfg.backbone.revision else "")
+    table = []
+    for c in outcome.kept:
+        system = c["result"].get("system")
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": c["instruction"]}, {"role": "assistant", "content": c["response"]}]
+        table.append({"id": c["id"], "messages": messages, "method": cfg.method, "model": model,
+                      "sampling": sampling, "source_doc_id": c["result"].get("source_doc_id"),
+                      "score": c["result"].get("score"), "instruction_language": c.get("instruction_language"),
+                      "response_language": c.get("response_language"),
+                      "finish_reasons": c["result"]["usage"]["finish_reasons"]})
+    data = output / "data"
+    if output.exists():
+        shutil.rmtree(output)
+    data.mkdir(parents=True)
+    shards = max(1, -(-len(table) // ROWS_PER_SHARD))
+    for i in range(shards):
+        part = table[i * ROWS_PER_SHARD:(i + 1) * ROWS_PER_SHARD]
+        pq.write_table(pa.Table.from_pylist(part), data / f"train-{i:05d}-of-{shards:05d}.parquet")
+    usage = [r["result"].get("usage", {}) for r in rows]
+    requests = sum(u.get("requests", 0) for u in usage)
+    completion = sum(u.get("completion_tokens", 0) for u in usage)
+    generation = {"requests": requests, "retries": sum(u.get("retries", 0) for u in usage),
+                  "prompt_tokens": sum(u.get("prompt_tokens", 0) for u in usage), "completion_tokens": completion,
+                  "seconds": round(seconds, 2), "prompts_per_s": round(requests / seconds, 3) if seconds else None,
+                  "tokens_per_s": round(completion / seconds, 1) if seconds else None,
+                  "raw_duplicate_rows": duplicates}
+    stats = {"rows_in": len(rows), "rows_kept": len(table), "dropped": dict(sorted(outcome.dropped.items())),
+             "dropped_examples": outcome.examples, "generation": generation, "method": cfg.method,
+             "server": cfg.server.type, "tasks": cfg.executor.tasks}
+    prov.statistics = stats
+    if cfg.source_dataset:
+        prov.source_datasets = [SourceDataset(id=cfg.source_dataset)]
+    prov.lineage = [LineageStep(step=f"synth-{cfg.method}", description=_LINEAGE[cfg.method]),
+                    LineageStep(step="postprocess", description="clean, length bounds, refusal filter, "
+                                + ("LLM judge, " if cfg.postprocess.judge.enabled else "")
+                                + ("lingua language check, " if cfg.postprocess.language_check else "")
+                                + "exact and MinHash near dedup of instructions")]
+    prov.card.setdefault("task_categories", ["text-generation"])
+    prov.finish()
+    write_provenance(output, prov)
+    return SynthResult(output, len(rows), len(table), dict(outcome.dropped), generation, stats)
+
+
+_LINEAGE = {
+    "magpie": "Magpie self-synthesis: the backbone writes a user query from its template's pre-query prefix, "
+              "then answers it",
+    "translate": "instructions and answers translated into the target language by the backbone",
+    "backtranslate": "X-Instruction backtranslation: target-language documents as answers, the backbone writes "
+                     "the instruction each answers",
+}
+
+
+def main() -> None:  # python -m recipes.synth.pipeline CONFIG (the CLI is `hubtool recipe synth`)
+    from .config import load_config
+
+    result = run_synth(load_config(sys.argv[1]))
+    print(json.dumps(result.statistics, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The demo Space's settings: a YAML file (``space.yaml``) with environment overrides.
+
+A Space is configured by its files and its variables; the same file runs locally with
+``hubtool space run``. Secrets (tokens, endpoint keys) are only ever read from the environment by
+name, never written in the file.
+
+Environment:
+  HUBTOOL_SPACE_CONFIG     the YAML file (default: space.yaml next to app.py)
+  HUBTOOL_VOTES_DB         where the SQLite vote store lives (default: votes_db of the file)
+  HUBTOOL_VOTES_REPO       Hub dataset repo that receives the exported votes (default: votes_repo)
+  HUBTOOL_OPENAI_BASE_URL  base URL for `openai` models that name none (an OpenAI-compatible server,
+                           e.g. `vllm serve`, ending in /v1)
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+BACKENDS = ("transformers", "openai")
+
+
+class SettingsError(ValueError):
+    """A settings file that cannot be used; the message names the file, the field and the fix."""
+
+
+@dataclass
+class ModelSpec:
+    """One model of the demo. ``name`` is what people see (after the vote, in the arena)."""
+
+    name: str
+    model: str                          # Hub repo id or local path (transformers); served model name (openai)
+    backend: str = "transformers"
+    revision: str | None = None         # branch, tag or commit of ``model``
+    adapter: str | None = None          # PEFT adapter repo on top of ``model`` (transformers backend)
+    adapter_revision: str | None = None
+    base_url: str | None = None         # openai backend: http://host:port/v1
+    api_key_env: str | None = None      # openai backend: name of the environment variable holding the key
+
+
+@dataclass
+class SpaceSettings:
+    models: list[ModelSpec]
+    title: str = "Basque LLM demo"
+    description: str = ""
+    system_prompt: str = "Euskaraz erantzun beti."
+    max_input_chars: int = 2000
+    max_new_tokens: int = 256
+    temperature: float = 0.7
+    top_p: float = 0.95
+    arena: bool = True
+    consent_text: str | None = None     # when set, a vote needs the consent box ticked
+    votes_db: str = "data/votes.sqlite"
+    votes_repo: str | None = None
+    export_every_minutes: float = 5.0
+    bootstrap_rounds: int = 200
+    source: Path | None = field(default=None, repr=False)
+
+    def model(self, name: str) -> ModelSpec:
+        for spec in self.models:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"no model named {name!r}; known: {', '.join(m.name for m in self.models)}")
+
+
+def _check_keys(data: dict, cls: type, where: str) -> None:
+    known = {f.name for f in fields(cls)} - {"source"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SettingsError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+
+
+def parse_settings(data: dict, source: str = "<settings>") -> SpaceSettings:
+    if not isinstance(data, dict):
+        raise SettingsError(f"{source}: expected a mapping at the top level")
+    data = dict(data)
+    _check_keys(data, SpaceSettings, source)
+    raw_models = data.pop("models", None)
+    if not isinstance(raw_models, list) or not raw_models:
+        raise SettingsError(f"{source}: `models` must be a non-empty list of {{name, model, backend, ...}}")
+    models = []
+    for i, raw in enumerate(raw_models):
+        where = f"{source}: models[{i}]"
+        if not isinstance(raw, dict):
+            raise SettingsError(f"{where}: expected a mapping")
+        _check_keys(raw, ModelSpec, where)
+        if not raw.get("name") or not raw.get("model"):
+            raise SettingsError(f"{where}: `name` and `model` are required")
+        spec = ModelSpec(**raw)
+        if spec.backend not in BACKENDS:
+            raise SettingsError(f"{where}: backend {spec.backend!r} is not one of {', '.join(BACKENDS)}")
+        models.append(spec)
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise SettingsError(f"{source}: model names must be unique, got {names}")
+    settings = SpaceSettings(models=models, **data)
+    if settings.arena and len(models) < 2:
+        raise SettingsError(f"{source}: the arena needs at least two models (or set `arena: false`)")
+    return settings
+
+
+def load_settings(path: str | Path | None = None) -> SpaceSettings:
+    """Settings from ``path`` (or HUBTOOL_SPACE_CONFIG, or space.yaml beside this file), then the environment."""
+    path = Path(path or os.environ.get("HUBTOOL_SPACE_CONFIG") or Path(__file__).with_name("space.yaml"))
+    if not path.is_file():
+        raise SettingsError(f"{path}: no such settings file (set HUBTOOL_SPACE_CONFIG or pass --config)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise SettingsError(f"{path}: not valid YAML: {err}") from err
+    settings = parse_settings(data, str(path))
+    settings.source = path
+    settings.votes_db = os.environ.get("HUBTOOL_VOTES_DB") or settings.votes_db
+    settings.votes_repo = os.environ.get("HUBTOOL_VOTES_REPO") or settings.votes_repo
+    base_url = os.environ.get("HUBTOOL_OPENAI_BASE_URL")
+    for spec in settings.models:
+        if spec.backend == "openai" and not spec.base_url:
+            if not base_url:
+                raise SettingsError(f"{path}: model {spec.name!r} uses the openai backend but has no base_url "
+                                    "and HUBTOOL_OPENAI_BASE_URL is not set")
+            spec.base_url = base_url
+    if not Path(settings.votes_db).is_absolute():
+        settings.votes_db = str((path.parent / settings.votes_db).resolve())
+    return settings

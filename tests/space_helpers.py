@@ -1,0 +1,58 @@
+"""Shared by the Space tests: tiny models published to the local hub, and a served app."""
+from __future__ import annotations
+
+import socket
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+SPACE_DIR = Path(__file__).resolve().parent.parent / "space"
+if str(SPACE_DIR) not in sys.path:
+    sys.path.insert(0, str(SPACE_DIR))
+
+BRANCHES = ("exp_2_101", "exp_2_111")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def publish_arena_models(api, base_dir: Path, work: Path, namespace: str = "hitz") -> dict:
+    """The tiny base on main of one repo and two LoRA variants on branches of another; returns settings."""
+    from hub_tools.tiny_models import save_tiny_adapter
+
+    base_repo, adapter_repo = f"{namespace}/space-tiny-base", f"{namespace}/space-tiny-instruct"
+    api.create_repo(base_repo, exist_ok=True)
+    api.upload_folder(repo_id=base_repo, folder_path=base_dir)
+    api.create_repo(adapter_repo, exist_ok=True)
+    models = []
+    for seed, branch in enumerate(BRANCHES, start=1):
+        folder = save_tiny_adapter(base_dir, work / branch, base_repo_id=base_repo, seed=seed)
+        api.create_branch(adapter_repo, branch=branch, exist_ok=True)
+        api.upload_folder(repo_id=adapter_repo, folder_path=folder, revision=branch)
+        models.append({"name": f"variant-{branch}", "model": base_repo, "adapter": adapter_repo,
+                       "adapter_revision": branch})
+    return {"title": "test demo", "models": models, "max_new_tokens": 16, "temperature": 0.0,
+            "votes_db": str(work / "votes.sqlite"), "bootstrap_rounds": 20,
+            "consent_text": "I agree that my vote is published."}
+
+
+@contextmanager
+def serving(demo):
+    """The app on a free loopback port for the duration of the block."""
+    port = free_port()
+    demo.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=port,
+                                                   prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def message_text(message: dict) -> str:
+    content = message["content"]
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content)
+    return content
