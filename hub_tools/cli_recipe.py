@@ -100,10 +100,12 @@ Exit code: 0 done, 1 a task failed (re-run with --resume), 2 usage/config error.
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Artifact folder (default: the config's `output`).")
 @click.option("--endpoint-url", default=None, help="Use a running OpenAI-compatible server (server.type endpoint).")
+@click.option("--endpoint", default=None, help="Hub the backbone is read from when it is a repo id (default: "
+                                              "HF_ENDPOINT, the Hub with a token, else the local staging hub).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoints.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def synth(config_path: Path, workers: int | None, output: Path | None, endpoint_url: str | None, resume: bool,
-          as_json: bool) -> None:
+def synth(config_path: Path, workers: int | None, output: Path | None, endpoint_url: str | None,
+          endpoint: str | None, resume: bool, as_json: bool) -> None:
     """Synthetic instructions (Magpie, translation, X-Instruction backtranslation) on datatrove's inference
     pipeline, post-processed into an `instructions` artifact in the messages format."""
     from rich.console import Console
@@ -118,9 +120,19 @@ def synth(config_path: Path, workers: int | None, output: Path | None, endpoint_
         cfg = load_config(config_path)
         if endpoint_url:
             cfg.server = cfg.server.model_copy(update={"type": "endpoint", "endpoint_url": endpoint_url})
-        with Console(stderr=True).status(f"synth ({cfg.method}, {cfg.server.type} server, "
-                                         f"{cfg.executor.tasks} tasks): generating"):
-            result = run_synth(cfg, output=output, workers=workers, resume=resume)
+        if not Path(cfg.backbone.model).exists():
+            from .cli_publish import _target
+
+            _target(endpoint)  # the tokenizer here and datatrove's server process read the backbone from it
+        from recipes.synth.rollouts import PROGRESS_LISTENERS
+
+        title = f"synth ({cfg.method}, {cfg.server.type} server, {cfg.executor.tasks} tasks)"
+        with Console(stderr=True).status(f"{title}: starting") as status:
+            PROGRESS_LISTENERS.append(lambda line: status.update(f"{title}: {line}"))
+            try:
+                result = run_synth(cfg, output=output, workers=workers, resume=resume)
+            finally:
+                PROGRESS_LISTENERS.clear()
     except ConfigError as err:
         raise click.UsageError(str(err))
     except ClusterSubmitted as err:
@@ -132,7 +144,7 @@ def synth(config_path: Path, workers: int | None, output: Path | None, endpoint_
         click.echo(json.dumps({"output": str(result.output), **result.statistics}, indent=2))
         return
     console = Console(width=None if sys.stdout.isatty() else 140)
-    table = Table(title=f"synth recipe: {cfg.name} ({cfg.method})")
+    table = Table(title=f"synth recipe: {cfg.name} ({cfg.method})", min_width=50)
     table.add_column("rows")
     table.add_column("count", justify="right")
     table.add_row("in", _n(result.rows_in))

@@ -51,6 +51,27 @@ def serving(demo):
         demo.close()
 
 
+@contextmanager
+def serving_asgi(app):
+    """An ASGI app (e.g. hubtool's OpenAI-compatible server) under uvicorn on a free loopback port, in a thread."""
+    import threading
+    import time
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 def message_text(message: dict) -> str:
     content = message["content"]
     if isinstance(content, list):

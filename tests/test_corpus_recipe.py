@@ -156,17 +156,21 @@ def test_the_executor_setting_switches_engines_without_changing_the_pipeline(tmp
     config's resources, chained by dependencies (constructing it submits nothing)."""
     from datatrove.executor import LocalPipelineExecutor, SlurmPipelineExecutor
 
-    from recipes.corpus.pipeline import _executor, build_stages
+    from recipes.corpus.pipeline import build_stages
+    from recipes.executors import make_executor
+
+    def executor(config, stage, logs, depends=None):
+        return make_executor(config.executor, stage.pipeline, stage.tasks, logs, stage.name, 1, depends)
 
     cfg = load_config(ROOT / "recipes" / "configs" / "corpus" / "slurm.yaml")
     local = load_config(TINY)
     stages = build_stages(cfg, tmp_path)
     assert [s.name for s in stages] == [s.name for s in build_stages(local, tmp_path)]
-    first = _executor(cfg, stages[0], tmp_path / "logs", 1, None)
-    second = _executor(cfg, stages[1], tmp_path / "logs", 1, first)
+    first = executor(cfg, stages[0], tmp_path / "logs")
+    second = executor(cfg, stages[1], tmp_path / "logs", first)
     assert isinstance(first, SlurmPipelineExecutor) and second.depends is first
     assert first.world_size == 512 and (first.partition, first.time) == ("cpu", "12:00:00")
-    assert isinstance(_executor(local, build_stages(local, tmp_path)[0], tmp_path / "l", 1, None), LocalPipelineExecutor)
+    assert isinstance(executor(local, build_stages(local, tmp_path)[0], tmp_path / "l"), LocalPipelineExecutor)
 
 
 def test_a_source_can_be_a_hub_dataset_repo(api, repo_name, tmp_path):

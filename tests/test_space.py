@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from space_helpers import message_text, publish_arena_models, serving
+from space_helpers import message_text, publish_arena_models, serving, serving_asgi
 
 from gradio_client import Client
 
@@ -49,6 +49,26 @@ def test_chat_streams_tokens_from_a_model_on_the_local_hub(app):
     prompt = engine.chat_prompt([{"role": "system", "content": "Euskaraz erantzun."},
                                  {"role": "user", "content": "Kaixo! Zer moduz zaude?"}])
     assert final == engine.complete([prompt], 16)[0].text != ""
+
+
+def test_chat_streams_from_an_openai_compatible_endpoint(arena_settings, tmp_path):
+    """The production backend (`vllm serve`); here hubtool's own OpenAI-compatible server stands in for it."""
+    from app import create_demo
+    from settings import parse_settings
+
+    from hub_tools.serving import TransformersBackend, create_app
+
+    spec = arena_settings["models"][1]
+    engine = TransformersBackend(spec["model"], adapter=spec["adapter"], adapter_revision=spec["adapter_revision"],
+                                 name="served")
+    with serving_asgi(create_app(engine)) as server:
+        settings = parse_settings({"arena": False, "votes_db": str(tmp_path / "v.sqlite"), "models": [
+            {"name": "remote", "backend": "openai", "model": "served", "base_url": f"{server}/v1"}]})
+        with serving(create_demo(settings)) as url:
+            job = Client(url, verbose=False).submit("Kaixo!", [], "remote", "", 12, 0.0, api_name="/chat")
+            updates = [message_text(out[0][-1]) for out in job]
+    expected = engine.complete([engine.chat_prompt([{"role": "user", "content": "Kaixo!"}])], 12)[0].text
+    assert updates[-1] == expected != "" and len(set(updates)) >= 3
 
 
 def test_chat_refuses_too_long_input(app):

@@ -36,22 +36,30 @@ class _Row:
     finish_reasons: list[str] = field(default_factory=list)
 
 
-class Throughput:
-    """Prompts/s and tokens/s of this process, logged every ``interval`` seconds."""
+PROGRESS_LISTENERS: list = []  # callables given the progress line (the CLI's status line); this process only
 
-    def __init__(self, interval: float = 10.0):
-        self.interval, self.start, self.last = interval, time.monotonic(), time.monotonic()
+
+class Throughput:
+    """Prompts/s and tokens/s of this process: to the listeners every second, to the log every ``interval``."""
+
+    def __init__(self, interval: float = 30.0):
+        self.interval, self.start = interval, time.monotonic()
+        self.last_log = self.last_show = self.start
         self.requests = self.tokens = 0
 
     def add(self, tokens: int) -> None:
         self.requests += 1
         self.tokens += tokens
         now = time.monotonic()
-        if now - self.last >= self.interval:
-            self.last = now
-            elapsed = now - self.start
-            log.info("synth: %d prompts, %.2f prompts/s, %.1f tokens/s", self.requests, self.requests / elapsed,
-                     self.tokens / elapsed)
+        elapsed = max(now - self.start, 1e-9)
+        line = f"{self.requests:,} prompts, {self.requests / elapsed:.2f} prompts/s, {self.tokens / elapsed:.1f} tokens/s"
+        if now - self.last_show >= 1.0:
+            self.last_show = now
+            for listener in PROGRESS_LISTENERS:
+                listener(line)
+        if now - self.last_log >= self.interval:
+            self.last_log = now
+            log.info("synth: %s", line)
 
 
 class SynthRollout:
