@@ -50,6 +50,9 @@ def quickstart(workdir: Path | None, endpoint: str | None, as_json: bool) -> Non
         click.echo(f"\nRead it like the community would:\n  export HF_ENDPOINT={result['endpoint']} HF_HUB_DISABLE_XET=1\n"
                    f"  python -c \"import datasets; datasets.config.USE_PARQUET_EXPORT = False; "
                    f"print(datasets.load_dataset('{corpus['repo_id']}', revision='{corpus['tag']}'))\"\n"
-                   f"Release it again (nothing changes): hubtool release {manifest.source}")
+                   f"Release it again (nothing changes): hubtool release {manifest.source}\n"
+                   f"Try the demo Space on these models: hubtool space run  (http://127.0.0.1:7860)\n"
+                   f"Make synthetic instructions with them: hubtool recipe synth --config "
+                   f"recipes/configs/synth/tiny-magpie.yaml")
     if result["verified"] is False:
         raise SystemExit(1)
