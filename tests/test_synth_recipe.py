@@ -186,6 +186,25 @@ def test_backtranslation_links_each_row_to_its_source_document(faults, model_ser
     assert [s["id"] for s in prov["source_datasets"]] == ["hubtool-demo/basque-sample-corpus"]
 
 
+def test_backtranslation_reads_a_hub_dataset_at_a_revision(faults, model_server, tiny_model_dir, tmp_path, api,
+                                                          repo_name):
+    _, url = model_server
+    repo = f"hitz/{repo_name}"
+    api.create_repo(repo, repo_type="dataset")
+    api.upload_file(path_or_fileobj=SAMPLE / "eu_docs.jsonl", path_in_repo="data/train.jsonl", repo_id=repo,
+                    repo_type="dataset")
+    api.create_tag(repo, tag="v1.0", repo_type="dataset")
+    api.upload_file(path_or_fileobj=b'{"id": "later", "text": "Geroago gehitutako dokumentua."}\n',
+                    path_in_repo="data/more.jsonl", repo_id=repo, repo_type="dataset")  # not at v1.0
+    cfg = load_config(write_config(tmp_path, url, tiny_model_dir, method="backtranslate",
+                                   input={"hub": repo, "revision": "v1.0"}))
+    result = run_synth(cfg)
+    assert_accounted(result, 30)
+    assert {r["source_doc_id"] for r in read_rows(result.output)} <= {f"doc-{i:03d}" for i in range(30)}
+    prov = json.loads((result.output / "hubtool.json").read_text())
+    assert prov["source_datasets"] == [{"id": repo, "revision": "v1.0"}]
+
+
 def test_translate_with_the_judge_scores_and_counts(faults, model_server, tiny_model_dir, tmp_path):
     _, url = model_server
     cfg = load_config(write_config(
@@ -321,6 +340,10 @@ def test_vllm_without_the_gpu_extra_is_a_clear_error(tiny_model_dir, tmp_path):
 def test_config_errors_name_the_field(tmp_path, tiny_model_dir):
     config = write_config(tmp_path, None, tiny_model_dir, method="backtranslate")
     with pytest.raises(ConfigError, match="needs `input`"):
+        load_config(config)
+    config = write_config(tmp_path, None, tiny_model_dir, method="backtranslate",
+                          input={"path": "x.jsonl", "hub": "org/name"})
+    with pytest.raises(ConfigError, match="input: .*exactly one of `path` or `hub`"):
         load_config(config)
     config.write_text(yaml.safe_dump({"name": "x", "method": "magpie", "backbone": {"model": "m"},
                                       "server": {"type": "endpoint"}}))

@@ -72,13 +72,23 @@ class Sampling(_Strict):
 
 
 class InputSpec(_Strict):
-    path: str = Field(description="A jsonl or parquet file, or a folder of them.")
+    path: str | None = Field(None, description="A jsonl or parquet file, or a folder of them.")
+    hub: str | None = Field(None, description="Or a Hub dataset repo id (e.g. the corpus artifact), streamed.")
+    config: str | None = Field(None, description="hub: the dataset config.")
+    split: str = Field("train", description="hub: the split.")
+    revision: str | None = Field(None, description="hub: branch, tag or commit, e.g. v1.0.")
     id_key: str = "id"
     text_key: str = Field("text", description="backtranslate: the document text; translate: the instruction.")
     response_key: str | None = Field(None, description="translate: the response column (translated too).")
     messages_key: str | None = Field(None, description="translate: a messages column instead of text/response.")
     limit: int | None = Field(None, ge=1, description="Use only the first N rows.")
     max_chars: int = Field(4000, ge=100, description="backtranslate: longer documents are cut at this length.")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> "InputSpec":
+        if (self.path is None) == (self.hub is None):
+            raise ValueError("give exactly one of `path` or `hub`")
+        return self
 
 
 class Judge(_Strict):

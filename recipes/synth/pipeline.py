@@ -59,7 +59,8 @@ def input_files(path: Path) -> list[Path]:
 
 
 class SynthRows(PipelineStep):
-    """translate / backtranslate input: rows of jsonl/parquet files, row i to task i mod tasks."""
+    """translate / backtranslate input: rows of jsonl/parquet files or of a Hub dataset, row i to task i mod
+    tasks."""
 
     name = "📄 input rows"
 
@@ -67,19 +68,34 @@ class SynthRows(PipelineStep):
         super().__init__()
         self.files, self.spec, self.system_prompts = files, spec, system_prompts
 
-    def rows(self):
+    def _source(self):
         from hub_tools.validate.dataset_checks import iter_rows
 
-        index = 0
+        if self.spec.get("hub"):
+            import os
+
+            import datasets
+
+            if os.environ.get("HF_ENDPOINT"):  # a worker process: bind it like the parent (local hub settings)
+                from hub_tools.endpoint import bind_endpoint
+
+                bind_endpoint(os.environ["HF_ENDPOINT"])
+            yield from datasets.load_dataset(self.spec["hub"], self.spec.get("config"), split=self.spec["split"],
+                                             revision=self.spec.get("revision"), streaming=True)
+            return
         for file in self.files:
             path = Path(file)
             for where, row, problem in iter_rows(path.parent, path.name):
                 if row is None:
                     raise ValueError(f"{file}:{where}: {problem}")
-                yield index, row
-                index += 1
-                if self.spec.get("limit") and index >= self.spec["limit"]:
-                    return
+                yield row
+
+    def rows(self):
+        limit = self.spec.get("limit")
+        for index, row in enumerate(self._source()):
+            if limit and index >= limit:
+                return
+            yield index, row
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         s = self.spec
@@ -164,8 +180,7 @@ def run_synth(cfg: SynthConfig, output: Path | None = None, workers: int | None 
     if cfg.method == "magpie":
         reader: PipelineStep = SynthSlots(cfg.num_samples, cfg.system_prompts)
     else:
-        files = [str(p) for p in input_files(cfg.resolve(cfg.input.path))]
-        reader = SynthRows(files, cfg.input.model_dump(), cfg.system_prompts)
+        reader = SynthRows(_input_paths(cfg), cfg.input.model_dump(), cfg.system_prompts)
     runner = InferenceRunner(
         rollout_fn=SynthRollout(cfg), config=inference_config(cfg),
         output_writer=JsonlWriter(str(work / "raw"), output_filename="${rank}_chunk_${chunk_index}.jsonl",
@@ -206,8 +221,11 @@ def raw_rows(work: Path) -> tuple[list[dict], int]:
 def expected_rows(cfg: SynthConfig) -> int:
     if cfg.method == "magpie":
         return cfg.num_samples
-    files = [str(p) for p in input_files(cfg.resolve(cfg.input.path))]
-    return sum(1 for _ in SynthRows(files, cfg.input.model_dump(), []).rows())
+    return sum(1 for _ in SynthRows(_input_paths(cfg), cfg.input.model_dump(), []).rows())
+
+
+def _input_paths(cfg: SynthConfig) -> list[str]:
+    return [str(p) for p in input_files(cfg.resolve(cfg.input.path))] if cfg.input.path else []
 
 
 def finalize(cfg: SynthConfig, output: Path, work: Path, prov, seconds: float) -> SynthResult:
@@ -255,8 +273,10 @@ def finalize(cfg: SynthConfig, output: Path, work: Path, prov, seconds: float) -
              "dropped_examples": outcome.examples, "generation": generation, "method": cfg.method,
              "server": cfg.server.type, "tasks": cfg.executor.tasks}
     prov.statistics = stats
-    if cfg.source_dataset:
-        prov.source_datasets = [SourceDataset(id=cfg.source_dataset)]
+    source = cfg.source_dataset or (cfg.input.hub if cfg.input else None)
+    if source:
+        prov.source_datasets = [SourceDataset(id=source, revision=cfg.input.revision if cfg.input and
+                                              source == cfg.input.hub else None)]
     prov.lineage = [LineageStep(step=f"synth-{cfg.method}", description=_LINEAGE[cfg.method]),
                     LineageStep(step="postprocess", description="clean, length bounds, refusal filter, "
                                 + ("LLM judge, " if cfg.postprocess.judge.enabled else "")
