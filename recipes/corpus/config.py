@@ -4,16 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
+
+from ..config_io import ConfigError, load_yaml_config  # noqa: F401  (ConfigError: the corpus CLI's)
+from ..config_io import StrictModel as _Strict
 
 BASQUE_STOP_WORDS = ["eta", "da", "ez", "bat", "du", "dira", "ere", "baina", "hau", "hori", "zen", "dute", "dago",
                      "izan", "zer", "oso", "bere", "gure", "nire", "beste", "dut", "ditu", "dugu", "den", "dela",
                      "edo", "baino", "gabe", "behar", "egin", "dituzte", "zuen", "ziren", "daude", "aurten"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Source(_Strict):
@@ -152,21 +150,5 @@ class CorpusConfig(_Strict):
         return p if p.is_absolute() else (self._base / p).resolve()
 
 
-class ConfigError(ValueError):
-    pass
-
-
 def load_config(path: str | Path) -> CorpusConfig:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        config = CorpusConfig.model_validate(data)
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: invalid YAML: {err}") from None
-    except ValidationError as err:
-        lines = [f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()]
-        raise ConfigError("\n".join(lines)) from None
-    config._base = path.resolve().parent
-    return config
+    return load_yaml_config(path, CorpusConfig)

@@ -4,9 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
+from ..config_io import ConfigError, load_yaml_config  # noqa: F401  (ConfigError: the synth CLI's)
+from ..config_io import StrictModel as _Strict
 from ..corpus.config import ExecutorConfig
 
 LANGUAGE_NAMES = {"eu": "Basque", "es": "Spanish", "en": "English", "fr": "French", "gl": "Galician",
@@ -24,10 +25,6 @@ JUDGE_PROMPT = ("Rate the following instruction and answer, written in {language
 REFUSALS = [r"\bas an ai\b", r"\bi(?: a|')m sorry\b", r"\bi can(?:no|')t (?:help|assist|do)\b",
             r"\blo siento\b", r"\bno puedo\b", r"\bezin dizut\b", r"\bbarkatu,? (?:baina )?ezin\b",
             r"\bhizkuntza[- ]eredu(?:a)? (?:bat )?naiz\b", r"\bopenai\b"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Backbone(_Strict):
@@ -160,21 +157,5 @@ class SynthConfig(_Strict):
         return p if p.is_absolute() else (self._base / p).resolve()
 
 
-class ConfigError(ValueError):
-    pass
-
-
 def load_config(path: str | Path) -> SynthConfig:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        config = SynthConfig.model_validate(data or {})
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: invalid YAML: {err}") from None
-    except ValidationError as err:
-        lines = [f"{path}: {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in err.errors()]
-        raise ConfigError("\n".join(lines)) from None
-    config._base = path.resolve().parent
-    return config
+    return load_yaml_config(path, SynthConfig)

@@ -11,14 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
+
+from ..config_io import ConfigError, load_yaml_config
+from ..config_io import StrictModel as _Strict
 
 DATA_KEYS = ("corpus", "instructions_target", "instructions_en")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class DataSource(_Strict):
@@ -110,20 +108,8 @@ def expand_variants(cfg: TrainConfig) -> list[Variant]:
     return out
 
 
-class TrainConfigError(ValueError):
-    pass
+TrainConfigError = ConfigError  # the name the train CLI catches
 
 
 def load_train_config(path: str | Path) -> TrainConfig:
-    path = Path(path)
-    try:
-        cfg = TrainConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except OSError as err:
-        raise TrainConfigError(f"{path}: cannot read ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise TrainConfigError(f"{path}: invalid YAML: {err}") from None
-    except ValidationError as err:
-        raise TrainConfigError("\n".join(f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                         for e in err.errors())) from None
-    cfg._base = path.resolve().parent
-    return cfg
+    return load_yaml_config(path, TrainConfig)
