@@ -95,15 +95,15 @@ class Demo:
                   "conv_a": None, "conv_b": None}
         gen = [self.backends[m].stream(conv, self.settings.max_new_tokens, self.settings.temperature,
                                        self.settings.top_p) for m in (model_a, model_b)]
-        user = [{"role": "user", "content": prompt}]
+        def shown(text: str) -> list[dict]:
+            return [{"role": "user", "content": prompt}, {"role": "assistant", "content": text}]
+
         text_a = text_b = ""
         for text_a, text_b in interleave(*gen):
-            yield (user + [{"role": "assistant", "content": text_a}], user + [{"role": "assistant", "content": text_b}],
-                   battle, "")
+            yield shown(text_a), shown(text_b), battle, ""
         battle = {**battle, "conv_a": conv + [{"role": "assistant", "content": text_a}],
                   "conv_b": conv + [{"role": "assistant", "content": text_b}]}
-        yield (user + [{"role": "assistant", "content": text_a}], user + [{"role": "assistant", "content": text_b}],
-               battle, "Vote below: which answer is better?")
+        yield shown(text_a), shown(text_b), battle, "Vote below: which answer is better?"
 
     def arena_vote(self, content: str, language: str, overall: str, consent: bool, user_language: str,
                    user_education: str, battle: dict | None, request: gr.Request | None = None):
@@ -125,7 +125,7 @@ class Demo:
         return {**battle, "voted": True}, reveal
 
     def leaderboard(self, dimension: str):
-        result = leaderboard.ranking(self.store.rows(), dimension, self.settings.bootstrap_rounds)
+        result = leaderboard.rank_dimension(self.store.rows(), dimension, self.settings.bootstrap_rounds)
         return (leaderboard.table(result), leaderboard.matrix_figure(result, "win_rate"),
                 leaderboard.matrix_figure(result, "battles"))
 

@@ -8,20 +8,12 @@ from __future__ import annotations
 import numpy as np
 
 try:
-    from recipes.preferences.ratings import Battles, Ranking, rank
+    from recipes.preferences.ratings import DIMENSIONS, Ranking, rank_dimension  # noqa: F401
 except ImportError:  # inside a deployed Space
-    from hubtool_ratings import Battles, Ranking, rank
+    from hubtool_ratings import DIMENSIONS, Ranking, rank_dimension  # noqa: F401
 
-DIMENSIONS = {"overall": "winner", "content": "winner_content", "language": "winner_language"}
+# DIMENSIONS (from the ratings module) names the leaderboard's choices in app.py.
 COLUMNS = ["rank", "model", "rating", "ci_low", "ci_high", "battles"]
-
-
-def ranking(votes: list[dict], dimension: str = "overall", bootstrap_rounds: int = 200, seed: int = 0) -> Ranking | None:
-    key = DIMENSIONS[dimension]
-    records = [v for v in votes if v.get(key)]
-    if not records:
-        return None
-    return rank(Battles.from_records(records, key), bootstrap_rounds=bootstrap_rounds, seed=seed)
 
 
 def table(result: Ranking | None) -> list[list]:

@@ -23,9 +23,8 @@ from pathlib import Path
 
 from hub_tools.pii import scrub
 
-from .ratings import Battles, rank
+from .ratings import DIMENSIONS, rank_dimension
 
-DIMENSIONS = {"overall": "winner", "content": "winner_content", "language": "winner_language"}
 ARENA_FIELDS = ("id", "username", "user_language", "user_education", "timestamp", "model_a", "model_b",
                 "conv_a", "conv_b", "winner", "winner_content", "winner_language")
 RECIPE_VERSION = "1.0"
@@ -95,12 +94,8 @@ def trl_views(votes: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def rankings(votes: list[dict], bootstrap_rounds: int, seed: int) -> dict[str, list[dict]]:
-    out = {}
-    for dim, key in DIMENSIONS.items():
-        records = [{"model_a": v["model_a"], "model_b": v["model_b"], "winner": v[key]} for v in votes if v.get(key)]
-        if records:
-            out[dim] = rank(Battles.from_records(records), bootstrap_rounds=bootstrap_rounds, seed=seed).table()
-    return out
+    ranked = {dim: rank_dimension(votes, dim, bootstrap_rounds, seed) for dim in DIMENSIONS}
+    return {dim: r.table() for dim, r in ranked.items() if r is not None}
 
 
 def build_preferences(votes: list[dict], out: str | Path, name: str, language: str, salt: bytes,

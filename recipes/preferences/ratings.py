@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
+# The arena's judgement dimensions and the vote field that holds each one's winner.
+DIMENSIONS = {"overall": "winner", "content": "winner_content", "language": "winner_language"}
 
 
 @dataclass
@@ -114,6 +116,15 @@ def rank(battles: Battles, bootstrap_rounds: int = 0, seed: int = 0, confidence:
         alpha = (1 - confidence) / 2
         result.ci_low, result.ci_high = np.quantile(samples, [alpha, 1 - alpha], axis=0)
     return result
+
+
+def rank_dimension(votes: list[dict], dimension: str, bootstrap_rounds: int = 0, seed: int = 0) -> Ranking | None:
+    """The ranking of one dimension from arena votes (those that judged it); None when none did."""
+    key = DIMENSIONS[dimension]
+    records = [v for v in votes if v.get(key)]
+    if not records:
+        return None
+    return rank(Battles.from_records(records, key), bootstrap_rounds=bootstrap_rounds, seed=seed)
 
 
 def simulate(strengths: dict[str, float], n: int, seed: int = 0, tie_rate: float = 0.1,
