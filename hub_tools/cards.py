@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData, SpaceCard, SpaceCardData
 
-from .artifact import DATASET_KINDS, Provenance, read_provenance
-from .datalayout import DataLayout, discover_layout, file_format
+from hub_tools.artifact import DATASET_KINDS, Provenance, read_provenance
+from hub_tools.datalayout import DataLayout, discover_layout, file_format
 
 TASK_CATEGORIES = {"corpus": ["text-generation"], "instructions": ["text-generation", "question-answering"],
                    "preferences": ["text-generation"], "eval": ["text-generation"]}
@@ -76,7 +76,7 @@ def dataset_info_yaml(folder: Path, layout: DataLayout, stats: dict) -> list[dic
 
             schema = pq.ParquetFile(first).schema_arrow
         else:
-            from .validate.dataset_checks import iter_rows
+            from hub_tools.validate.dataset_checks import iter_rows
 
             rows = []
             for _, row, _ in iter_rows(folder, first.relative_to(folder).as_posix()):
@@ -153,8 +153,8 @@ def render_card(folder: str | Path, ctx: CardContext, stats: dict | None = None)
     common = _common(ctx, prov)
     extra = {k: v for k, v in fields.items() if k not in _NOT_METADATA}
     if ctx.kind in DATASET_KINDS:
-        from .validate.dataset_checks import check_dataset
-        from .manifest import ValidationSettings
+        from hub_tools.validate.dataset_checks import check_dataset
+        from hub_tools.manifest import ValidationSettings
 
         layout = discover_layout(folder)
         if stats is None:
@@ -172,7 +172,7 @@ def render_card(folder: str | Path, ctx: CardContext, stats: dict | None = None)
             card_data=data.to_yaml(), stats=stats, size_human=_human(stats["bytes_total"]), **common)
         return str(DatasetCard(body))
     if ctx.kind in ("model", "adapter"):
-        from .validate.model_checks import model_stats
+        from hub_tools.validate.model_checks import model_stats
 
         if stats is None:
             stats, _ = model_stats(folder, ctx.kind)
@@ -193,7 +193,7 @@ def render_card(folder: str | Path, ctx: CardContext, stats: dict | None = None)
             card_data=data.to_yaml(), stats=stats, base_model=base, datasets=fields.get("datasets") or [],
             eval_results=evals or [], **common)
         return str(ModelCard(body))
-    from .validate.space_checks import space_metadata
+    from hub_tools.validate.space_checks import space_metadata
 
     meta = space_metadata(common["title"], {k: v for k, v in fields.items() if k not in _NOT_METADATA})
     data = SpaceCardData(license=fields.get("license", ctx.license), **{k: v for k, v in meta.items() if k != "license"})

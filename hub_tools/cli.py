@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .localhub import server as hubserver
+from hub_tools import __version__
+from hub_tools.localhub import server as hubserver
 
 EPILOG_HUB = """\b
 Examples:
@@ -144,7 +144,7 @@ def serve_model(model: str, adapter: str | None, revision: str | None, adapter_r
         raise click.UsageError(f"--host {host} is not a loopback address; pass --allow-remote to override")
     import uvicorn
 
-    from .serving import TransformersBackend, create_app
+    from hub_tools.serving import TransformersBackend, create_app
 
     backend = TransformersBackend(model, adapter, revision, adapter_revision, name=name)
     click.echo(f"serving {backend.name} on http://{host}:{port}/v1", err=True)
@@ -163,12 +163,12 @@ def _print_hub(hub_proc: hubserver.HubProcess, as_json: bool, state: str) -> Non
 
 
 def _register_commands() -> None:
-    from .cli_card import card
-    from .cli_publish import push, release, verify
-    from .cli_recipe import recipe
-    from .cli_space import space
-    from .cli_validate import validate
-    from .quickstart import quickstart
+    from hub_tools.cli_card import card
+    from hub_tools.cli_publish import push, release, verify
+    from hub_tools.cli_recipe import recipe
+    from hub_tools.cli_space import space
+    from hub_tools.cli_validate import validate
+    from hub_tools.quickstart import quickstart
 
     for command in (quickstart, validate, card, push, release, verify, recipe, space):
         main.add_command(command)

@@ -30,7 +30,7 @@ def _human(n: int) -> str:
 
 
 def _target(endpoint: str | None):
-    from .endpoint import resolve_target
+    from hub_tools.endpoint import resolve_target
 
     target = resolve_target(endpoint)
     if target.note:
@@ -53,13 +53,13 @@ def print_plan(plan: dict, title: str) -> None:
 def push_artifact(artifact_dir: Path, repo_id: str, revision: str, private: bool, version: str | None,
                   license_: str | None, endpoint: str | None, dry_run: bool = False):
     """Validate, render the card and push (or only plan, with ``dry_run``). Exits 1 on an invalid artifact."""
-    from .artifact import read_provenance
-    from .cards import CardContext, render_card
-    from .cli_validate import print_report
-    from .manifest import REPO_TYPE_OF_KIND
-    from .publish import PublishError, plan_push
-    from .publish import push as do_push
-    from .validate import validate_artifact
+    from hub_tools.artifact import read_provenance
+    from hub_tools.cards import CardContext, render_card
+    from hub_tools.cli_validate import print_report
+    from hub_tools.manifest import REPO_TYPE_OF_KIND
+    from hub_tools.publish import PublishError, plan_push
+    from hub_tools.publish import push as do_push
+    from hub_tools.validate import validate_artifact
 
     report = validate_artifact(artifact_dir)
     if not report.ok():
@@ -135,10 +135,10 @@ def release(manifest_path: Path, dry_run: bool, only: tuple[str, ...], endpoint:
     """Publish every artifact of a release manifest, tag the version, update the collection, verify."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from .cli_validate import print_report
-    from .manifest import ManifestError, load_manifest
-    from .publish import PublishError
-    from .release import ReleaseError, ReleaseInvalid, run_release
+    from hub_tools.cli_validate import print_report
+    from hub_tools.manifest import ManifestError, load_manifest
+    from hub_tools.publish import PublishError
+    from hub_tools.release import ReleaseError, ReleaseInvalid, run_release
 
     try:
         manifest = load_manifest(manifest_path)
@@ -223,8 +223,8 @@ Exit code: 0 every check passed, 1 a mismatch or an unreadable artifact.""")
 @click.option("--json", "as_json", is_flag=True)
 def verify(manifest_path: Path, only: tuple[str, ...], endpoint: str | None, as_json: bool) -> None:
     """Read a published release back as the community would (load_dataset, snapshot_download, generate)."""
-    from .manifest import ManifestError, load_manifest
-    from .verify import verify_release
+    from hub_tools.manifest import ManifestError, load_manifest
+    from hub_tools.verify import verify_release
 
     try:
         manifest = load_manifest(manifest_path)

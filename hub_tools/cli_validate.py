@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from .artifact import ArtifactKind
-from .validate.findings import Report
+from hub_tools.artifact import ArtifactKind
+from hub_tools.validate.findings import Report
 
 KINDS = list(ArtifactKind.__args__)  # type: ignore[attr-defined]
 
@@ -49,8 +49,8 @@ Codes, severities and fixes: docs/validation.md.""")
                                                "if a token is set, a running local hub; else no lookups).")
 def validate(path: Path, kind: str | None, strict: bool, as_json: bool, endpoint: str | None) -> None:
     """Check a release manifest (release.yaml) or one artifact folder before anything is published."""
-    from .endpoint import bind_for_lookups
-    from .validate import validate_path
+    from hub_tools.endpoint import bind_for_lookups
+    from hub_tools.validate import validate_path
 
     bind_for_lookups(endpoint)
     report, _ = validate_path(path, kind=kind)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .artifact import provenance_json_schema
-from .validate.findings import CODES
+from hub_tools.artifact import provenance_json_schema
+from hub_tools.validate.findings import CODES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

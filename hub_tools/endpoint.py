@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from huggingface_hub import HfApi, constants, get_token
 
-from .localhub.server import admin_token, default_data_dir, ensure_hub, is_loopback_host
+from hub_tools.localhub.server import admin_token, default_data_dir, ensure_hub, is_loopback_host
 
 log = logging.getLogger(__name__)
 HF_HUB_URL = "https://huggingface.co"
@@ -106,7 +106,7 @@ def bind_for_lookups(endpoint: str | None = None, data_dir: str | Path | None = 
     """For commands that only *read* from a Hub when they can (validate): the configured endpoint, the
     real Hub with a token, or a local hub already running; else Hub lookups are switched off (offline)
     rather than sent to huggingface.co unasked. Never starts a server."""
-    from .localhub.server import running_hub
+    from hub_tools.localhub.server import running_hub
 
     if endpoint or os.environ.get("HF_ENDPOINT") or get_token():
         return resolve_target(endpoint, data_dir=data_dir)

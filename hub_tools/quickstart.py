@@ -16,12 +16,12 @@ import click
 def quickstart(workdir: Path | None, endpoint: str | None, as_json: bool) -> None:
     """Build a sample release (corpus, instructions, preferences, a tiny Llama with two LoRA variants,
     a Space), validate it, publish it to the local staging hub, and read it all back."""
-    from .cli_publish import _print_release, _target
-    from .endpoint import HF_HUB_URL
-    from .localhub.server import default_home
-    from .manifest import load_manifest
-    from .release import ReleaseError, ReleaseInvalid, run_release
-    from .sample_artifacts import build_sample_release
+    from hub_tools.cli_publish import _print_release, _target
+    from hub_tools.endpoint import HF_HUB_URL
+    from hub_tools.localhub.server import default_home
+    from hub_tools.manifest import load_manifest
+    from hub_tools.release import ReleaseError, ReleaseInvalid, run_release
+    from hub_tools.sample_artifacts import build_sample_release
 
     target = _target(endpoint)
     if target.endpoint == HF_HUB_URL:

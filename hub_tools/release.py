@@ -19,14 +19,14 @@ from collections.abc import Callable, Iterator
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
-from . import __version__
-from .artifact import read_provenance
-from .cards import context_for, render_card
-from .manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest
-from .promote import choose
-from .publish import PublishError, explain_http_error, plan_push, push
-from .validate import validate_manifest
-from .validate.findings import Report
+from hub_tools import __version__
+from hub_tools.artifact import read_provenance
+from hub_tools.cards import context_for, render_card
+from hub_tools.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest
+from hub_tools.promote import choose
+from hub_tools.publish import PublishError, explain_http_error, plan_push, push
+from hub_tools.validate import validate_manifest
+from hub_tools.validate.findings import Report
 
 log = logging.getLogger(__name__)
 STATE_DIR = ".hubtool"
@@ -218,7 +218,7 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
             result.collection = _update_collection(api, manifest, result)
         _write_state(manifest, result)
     if verify:
-        from .verify import verify_release
+        from hub_tools.verify import verify_release
 
         step("verifying from the Hub")
         result.verify = [c.__dict__ for c in verify_release(manifest, api, only=only)]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .artifact import InputFingerprint, LineageStep, Provenance, RecipeInfo, SourceDataset, write_provenance
+from hub_tools.artifact import InputFingerprint, LineageStep, Provenance, RecipeInfo, SourceDataset, write_provenance
 
 BASE_REPO = "tiny-llama-eu"
 ADAPTER_REPO = "tiny-llama-eu-instruct"
@@ -20,7 +20,7 @@ VARIANTS = {"exp_2_101": 1, "exp_2_111": 2}  # branch -> seed
 
 def sample_splits() -> dict[str, list[dict]]:
     """The sample sentences, split deterministically (by a hash of the text) into train/validation."""
-    from .tiny_models import sample_sentences
+    from hub_tools.tiny_models import sample_sentences
 
     splits: dict[str, list[dict]] = {"train": [], "validation": []}
     for i, text in enumerate(sample_sentences()):
@@ -84,7 +84,7 @@ def build_preferences(out: Path) -> Path:
 
 
 def build_models(root: Path, namespace: str) -> dict[str, Path]:
-    from .tiny_models import save_tiny_adapter, save_tiny_model
+    from hub_tools.tiny_models import save_tiny_adapter, save_tiny_model
 
     base = save_tiny_model(root / "base")
     write_provenance(base, _provenance("model", "tiny-llama-eu", stats={"note": "random weights"}))
@@ -99,7 +99,7 @@ def build_models(root: Path, namespace: str) -> dict[str, Path]:
 
 def build_space(out: Path, namespace: str, version: str) -> Path:
     """The demo Space (space/app.py) serving the sample base model and both variants at the release tags."""
-    from .space_bundle import default_settings_path, stage_space
+    from hub_tools.space_bundle import default_settings_path, stage_space
 
     text = default_settings_path().read_text(encoding="utf-8")
     settings = yaml.safe_load(text.replace("hubtool-demo/", f"{namespace}/").replace("v1.0", version))

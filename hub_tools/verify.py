@@ -12,9 +12,9 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard, HfApi, ModelCard, SpaceCard, hf_hub_download, snapshot_download
 
-from .artifact import DATASET_KINDS, file_sha256
-from .datalayout import discover_layout, file_format
-from .manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest
+from hub_tools.artifact import DATASET_KINDS, file_sha256
+from hub_tools.datalayout import discover_layout, file_format
+from hub_tools.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def released_revision(api: HfApi, repo_id: str, repo_type: str, tag: str, branch
 
 
 def verify_release(manifest: Manifest, api: HfApi, only: set[str] | None = None) -> list[VerifyCheck]:
-    from .release import tag_name
+    from hub_tools.release import tag_name
 
     checks: list[VerifyCheck] = []
     with tempfile.TemporaryDirectory(prefix="hubtool-verify-") as cache:
@@ -78,7 +78,7 @@ def verify_release(manifest: Manifest, api: HfApi, only: set[str] | None = None)
 
 def _verify_promotion(api, manifest: Manifest, rule, only, cache: str, checks: list[VerifyCheck]) -> None:
     """`main` of a promoted repo, at the version tag, holds exactly the winning variant's files."""
-    from .promote import choose
+    from hub_tools.promote import choose
 
     promo = choose(manifest, rule)
     if only and promo.winner.name not in only:
@@ -125,8 +125,8 @@ def _verify_dataset(manifest: Manifest, art: ArtifactSpec, repo_id: str, rev: st
 def _verify_model(api, manifest: Manifest, art: ArtifactSpec, repo_id: str, rev: str, cache: str, add) -> None:
     from transformers import AutoTokenizer
 
-    from .release import tag_name
-    from .validate.model_checks import SMALL_MODEL_BYTES, generate_one_token
+    from hub_tools.release import tag_name
+    from hub_tools.validate.model_checks import SMALL_MODEL_BYTES, generate_one_token
 
     folder = manifest.artifact_path(art)
     snap = Path(snapshot_download(repo_id, revision=rev, cache_dir=cache))

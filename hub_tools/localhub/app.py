@@ -24,11 +24,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from .. import __version__
-from ..frontmatter import front_matter
-from .auth import TokenRegistry, User
-from .errors import HubError, bad_request, entry_not_found, repo_not_found
-from .storage import (
+from hub_tools import __version__
+from hub_tools.frontmatter import front_matter
+from hub_tools.localhub.auth import TokenRegistry, User
+from hub_tools.localhub.errors import HubError, bad_request, entry_not_found, repo_not_found
+from hub_tools.localhub.storage import (
     LFS_SUFFIXES,
     REGULAR_MAX_SIZE,
     REPO_TYPES,

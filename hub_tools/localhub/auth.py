@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import HubError
+from hub_tools.localhub.errors import HubError
 
 
 @dataclass(frozen=True)

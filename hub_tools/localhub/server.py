@@ -76,9 +76,9 @@ def serve(data_dir: str | Path, host: str = "127.0.0.1", port: int = 0, token: s
     """Serve the hub until interrupted. ``port=0`` picks a free port (written to server.json)."""
     import uvicorn
 
-    from .app import LocalHubApp
-    from .auth import TokenRegistry
-    from .storage import HubStore
+    from hub_tools.localhub.app import LocalHubApp
+    from hub_tools.localhub.auth import TokenRegistry
+    from hub_tools.localhub.storage import HubStore
 
     if not allow_remote and not is_loopback_host(host):
         raise ValueError(f"Refusing to listen on {host}: the local hub serves loopback addresses only "

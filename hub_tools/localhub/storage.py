@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import Iterable, Iterator
 
-from .errors import HubError, bad_request, entry_not_found, revision_not_found
+from hub_tools.localhub.errors import HubError, bad_request, entry_not_found, revision_not_found
 
 SCHEMA_VERSION = 1
 REPO_TYPES = ("model", "dataset", "space")

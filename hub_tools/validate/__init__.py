@@ -8,15 +8,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..artifact import DATASET_KINDS, MODEL_KINDS, PROVENANCE_FILE, ProvenanceError, read_provenance
-from ..hub_licenses import HUB_LICENSES
-from ..localhub.errors import HubError
-from ..localhub.storage import check_name, check_ref_name
-from ..manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest, ManifestError, ValidationSettings, load_manifest
-from .dataset_checks import SECRET_PATTERNS, check_dataset
-from .findings import CODES, Finding, Report
-from .model_checks import check_model
-from .space_checks import check_space
+from hub_tools.artifact import DATASET_KINDS, MODEL_KINDS, PROVENANCE_FILE, ProvenanceError, read_provenance
+from hub_tools.hub_licenses import HUB_LICENSES
+from hub_tools.localhub.errors import HubError
+from hub_tools.localhub.storage import check_name, check_ref_name
+from hub_tools.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest, ManifestError, ValidationSettings, load_manifest
+from hub_tools.validate.dataset_checks import SECRET_PATTERNS, check_dataset
+from hub_tools.validate.findings import CODES, Finding, Report
+from hub_tools.validate.model_checks import check_model
+from hub_tools.validate.space_checks import check_space
 
 __all__ = ["CODES", "Finding", "Report", "validate_artifact", "validate_manifest", "validate_path"]
 _LANG = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
@@ -116,7 +116,7 @@ def release_checks(manifest: Manifest) -> list[Finding]:
             add("HT003", f"{art.name}: {manifest.artifact_path(art)} does not exist", "artifacts", i, "path")
         if art.eval_results and not (manifest.base_dir / art.eval_results).is_file():
             add("HT003", f"{art.name}: eval results {art.eval_results} do not exist", "artifacts", i, "eval_results")
-    from ..promote import PromoteError, choose
+    from hub_tools.promote import PromoteError, choose
 
     for i, rule in enumerate(manifest.promote):
         try:

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
 
-from ..datalayout import DataLayout, discover_layout, file_format
-from ..manifest import ValidationSettings
-from ..pii import EMAIL
-from .findings import Finding, Limiter
+from hub_tools.datalayout import DataLayout, discover_layout, file_format
+from hub_tools.manifest import ValidationSettings
+from hub_tools.pii import EMAIL
+from hub_tools.validate.findings import Finding, Limiter
 
 EVAL_SPLITS = ("test", "validation", "valid", "dev", "eval")
 ROLES = ("system", "user", "assistant")

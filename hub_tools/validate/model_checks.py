@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .findings import Finding
+from hub_tools.validate.findings import Finding
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..frontmatter import front_matter
-from .findings import Finding
+from hub_tools.frontmatter import front_matter
+from hub_tools.validate.findings import Finding
 
 SDKS = ("gradio", "docker", "static", "streamlit")
 _PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]+\])?==[^=<>~!,\s]+(\s*;.*)?$")
