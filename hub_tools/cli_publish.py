@@ -53,10 +53,10 @@ def print_plan(plan: dict, title: str) -> None:
 def push_artifact(artifact_dir: Path, repo_id: str, revision: str, private: bool, version: str | None,
                   license_: str | None, endpoint: str | None, dry_run: bool = False):
     """Validate, render the card and push (or only plan, with ``dry_run``). Exits 1 on an invalid artifact."""
-    from hub_tools.artifact import read_provenance
-    from hub_tools.cards import CardContext, render_card
+    from hub_tools.artifacts.provenance import read_provenance
+    from hub_tools.artifacts.cards import CardContext, render_card
     from hub_tools.cli_validate import print_report
-    from hub_tools.manifest import REPO_TYPE_OF_KIND
+    from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND
     from hub_tools.publish import PublishError, plan_push
     from hub_tools.publish import push as do_push
     from hub_tools.validate import validate_artifact
@@ -136,7 +136,7 @@ def release(manifest_path: Path, dry_run: bool, only: tuple[str, ...], endpoint:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from hub_tools.cli_validate import print_report
-    from hub_tools.manifest import ManifestError, load_manifest
+    from hub_tools.artifacts.manifest import ManifestError, load_manifest
     from hub_tools.publish import PublishError
     from hub_tools.release import ReleaseError, ReleaseInvalid, run_release
 
@@ -223,7 +223,7 @@ Exit code: 0 every check passed, 1 a mismatch or an unreadable artifact.""")
 @click.option("--json", "as_json", is_flag=True)
 def verify(manifest_path: Path, only: tuple[str, ...], endpoint: str | None, as_json: bool) -> None:
     """Read a published release back as the community would (load_dataset, snapshot_download, generate)."""
-    from hub_tools.manifest import ManifestError, load_manifest
+    from hub_tools.artifacts.manifest import ManifestError, load_manifest
     from hub_tools.verify import verify_release
 
     try:

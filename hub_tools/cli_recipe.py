@@ -295,7 +295,7 @@ def preferences_cmd(source: str, out: Path, name: str, language: str, include_ra
         build_preferences(votes, out, name, language, salt, include_raw, bootstrap_rounds, source=source)
     except ValueError as err:
         raise click.ClickException(str(err))
-    from hub_tools.artifact import read_provenance
+    from hub_tools.artifacts.provenance import read_provenance
 
     for dim, table in read_provenance(out).statistics["rankings"].items():
         click.echo(f"{dim}: " + ", ".join(f"{r['rank']}. {r['model']} {r['rating']}" for r in table))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hub_tools.artifact import ArtifactKind
+from hub_tools.artifacts.provenance import ArtifactKind
 from hub_tools.validate.findings import Report
 
 KINDS = list(ArtifactKind.__args__)  # type: ignore[attr-defined]

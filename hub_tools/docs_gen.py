@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hub_tools.artifact import provenance_json_schema
+from hub_tools.artifacts.provenance import provenance_json_schema
 from hub_tools.validate.findings import CODES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from hub_tools.manifest import ArtifactSpec, Manifest, PromoteRule
+from hub_tools.artifacts.manifest import ArtifactSpec, Manifest, PromoteRule
 
 
 @dataclass

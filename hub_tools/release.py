@@ -20,9 +20,9 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
 from hub_tools import __version__
-from hub_tools.artifact import read_provenance
-from hub_tools.cards import context_for, render_card
-from hub_tools.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest
+from hub_tools.artifacts.provenance import read_provenance
+from hub_tools.artifacts.cards import context_for, render_card
+from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest
 from hub_tools.promote import choose
 from hub_tools.publish import PublishError, explain_http_error, plan_push, push
 from hub_tools.validate import validate_manifest

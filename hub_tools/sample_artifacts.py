@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from hub_tools.artifact import InputFingerprint, LineageStep, Provenance, RecipeInfo, SourceDataset, write_provenance
+from hub_tools.artifacts.provenance import InputFingerprint, LineageStep, Provenance, RecipeInfo, SourceDataset, write_provenance
 
 BASE_REPO = "tiny-llama-eu"
 ADAPTER_REPO = "tiny-llama-eu-instruct"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from hub_tools.artifact import Provenance, RecipeInfo, write_provenance
+from hub_tools.artifacts.provenance import Provenance, RecipeInfo, write_provenance
 
 APP_FILES = ("app.py", "backends.py", "leaderboard.py", "settings.py", "votes.py")
 VENDORED = {"hubtool_serving.py": ("hub_tools", "serving.py"),

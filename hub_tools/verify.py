@@ -12,9 +12,9 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard, HfApi, ModelCard, SpaceCard, hf_hub_download, snapshot_download
 
-from hub_tools.artifact import DATASET_KINDS, file_sha256
-from hub_tools.datalayout import discover_layout, file_format
-from hub_tools.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest
+from hub_tools.artifacts.provenance import DATASET_KINDS, file_sha256
+from hub_tools.artifacts.datalayout import discover_layout, file_format
+from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest
 
 log = logging.getLogger(__name__)
 

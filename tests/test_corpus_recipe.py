@@ -72,7 +72,7 @@ def test_split_is_deterministic_across_runs_and_worker_counts(tiny_run, tmp_path
 
 
 def test_output_validates_has_provenance_and_loads(tiny_run, api, repo_name, tmp_path):
-    from hub_tools.artifact import read_provenance
+    from hub_tools.artifacts.provenance import read_provenance
     from hub_tools.publish import push
     from hub_tools.validate import validate_artifact
 
@@ -120,7 +120,7 @@ def test_bad_input_is_skipped_and_counted_with_file_and_line(tmp_path, bad_sourc
     assert any(s == "broken" and r == "unreadable_file" for s, _, _, r in found)
     assert any(s == "empty" and r == "empty_source" for s, _, _, r in found)
     assert sum(result.rows.values()) == 20  # every good line survived
-    from hub_tools.artifact import read_provenance
+    from hub_tools.artifacts.provenance import read_provenance
 
     problems = read_provenance(result.output).statistics["problems"]
     assert problems["count"] == len(result.problems) == 4
@@ -193,7 +193,7 @@ def test_a_source_can_be_a_hub_dataset_repo(api, repo_name, tmp_path):
 def test_card_lists_sources_filters_and_statistics(tiny_run):
     from huggingface_hub import DatasetCard
 
-    from hub_tools.cards import CardContext, render_card
+    from hub_tools.artifacts.cards import CardContext, render_card
 
     card = DatasetCard(render_card(tiny_run.output, CardContext(
         name="eu", kind="corpus", repo_id="hitz/eu-corpus", license="cc0-1.0", languages=["eu"])))

@@ -17,7 +17,7 @@ def test_readme_opens_with_the_two_commands():
 
 
 def test_example_manifest_is_schema_valid():
-    from hub_tools.manifest import load_manifest
+    from hub_tools.artifacts.manifest import load_manifest
 
     manifest = load_manifest(Path(__file__).parent.parent / "examples" / "release.yaml")
     assert manifest.repo_id(manifest.artifacts[0]) == "hitz/latxa-corpus"

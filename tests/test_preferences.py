@@ -92,8 +92,8 @@ def test_export_is_batched_and_exactly_once(api, repo_name, tmp_path):
 def test_preference_dataset_views_rankings_and_card(tmp_path):
     from huggingface_hub import DatasetCard
 
-    from hub_tools.artifact import read_provenance
-    from hub_tools.cards import CardContext, render_card
+    from hub_tools.artifacts.provenance import read_provenance
+    from hub_tools.artifacts.cards import CardContext, render_card
     from hub_tools.validate import validate_artifact
 
     store = VoteStore(tmp_path / "votes.sqlite")

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from huggingface_hub import HfApi
 
 from hub_tools.cli import main
-from hub_tools.manifest import load_manifest
+from hub_tools.artifacts.manifest import load_manifest
 from hub_tools.release import ReleaseError, run_release
 from hub_tools.sample_artifacts import build_sample_release
 

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from hub_tools import __version__
-from hub_tools.frontmatter import front_matter
+from hub_tools.artifacts.frontmatter import front_matter
 from hub_tools.localhub.auth import TokenRegistry, User
 from hub_tools.localhub.errors import HubError, bad_request, entry_not_found, repo_not_found
 from hub_tools.localhub.storage import (

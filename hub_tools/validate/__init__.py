@@ -8,11 +8,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hub_tools.artifact import DATASET_KINDS, MODEL_KINDS, PROVENANCE_FILE, ProvenanceError, read_provenance
-from hub_tools.hub_licenses import HUB_LICENSES
+from hub_tools.artifacts.provenance import DATASET_KINDS, MODEL_KINDS, PROVENANCE_FILE, ProvenanceError, read_provenance
+from hub_tools.artifacts.licenses import HUB_LICENSES
 from hub_tools.localhub.errors import HubError
 from hub_tools.localhub.storage import check_name, check_ref_name
-from hub_tools.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest, ManifestError, ValidationSettings, load_manifest
+from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest, ManifestError, ValidationSettings, load_manifest
 from hub_tools.validate.dataset_checks import SECRET_PATTERNS, check_dataset
 from hub_tools.validate.findings import CODES, Finding, Report
 from hub_tools.validate.model_checks import check_model

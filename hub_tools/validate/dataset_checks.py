@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
 
-from hub_tools.datalayout import DataLayout, discover_layout, file_format
-from hub_tools.manifest import ValidationSettings
+from hub_tools.artifacts.datalayout import DataLayout, discover_layout, file_format
+from hub_tools.artifacts.manifest import ValidationSettings
 from hub_tools.pii import EMAIL
 from hub_tools.validate.findings import Finding, Limiter
 

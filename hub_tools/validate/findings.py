@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field
 
 # code -> (severity, title, fix hint). Codes are stable: scripts and CI filter on them.
 CODES: dict[str, tuple[str, str, str]] = {
-    "HT001": ("error", "provenance missing or invalid", "write hubtool.json with hub_tools.artifact.write_provenance"),
+    "HT001": ("error", "provenance missing or invalid", "write hubtool.json with hub_tools.artifacts.provenance.write_provenance"),
     "HT002": ("error", "provenance kind differs from the manifest", "fix `kind` in the manifest or hubtool.json"),
     "HT003": ("error", "artifact path missing", "build the artifact first, or fix `path` (relative to the manifest)"),
     "HT101": ("error", "data file unreadable", "re-export the file as parquet or UTF-8 jsonl (optionally .gz)"),

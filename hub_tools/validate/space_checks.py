@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hub_tools.frontmatter import front_matter
+from hub_tools.artifacts.frontmatter import front_matter
 from hub_tools.validate.findings import Finding
 
 SDKS = ("gradio", "docker", "static", "streamlit")

@@ -180,7 +180,7 @@ def _stage_stats(logs: Path) -> list[dict]:
 def run_corpus(cfg: CorpusConfig, output: Path | None = None, workers: int | None = None, resume: bool = False,
                progress=None) -> CorpusResult:
     """Run every stage, then lay out the artifact: data/<split>-NNNNN-of-NNNNN.parquet + hubtool.json."""
-    from hub_tools.artifact import Provenance, RecipeInfo
+    from hub_tools.artifacts.provenance import Provenance, RecipeInfo
 
     from .blocks import InputProblem
 
@@ -224,7 +224,7 @@ class ClusterSubmitted(RuntimeError):
 
 def finalize(cfg: CorpusConfig, output: Path, work: Path, prov, early: list[dict], start: float,
              stage_times: dict[str, float]) -> CorpusResult:
-    from hub_tools.artifact import InputFingerprint, file_sha256, write_provenance
+    from hub_tools.artifacts.provenance import InputFingerprint, file_sha256, write_provenance
 
     shutil.rmtree(output, ignore_errors=True)
     (output / "data").mkdir(parents=True)

@@ -104,7 +104,7 @@ def build_preferences(votes: list[dict], out: str | Path, name: str, language: s
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from hub_tools.artifact import InputFingerprint, Provenance, RecipeInfo, write_provenance
+    from hub_tools.artifacts.provenance import InputFingerprint, Provenance, RecipeInfo, write_provenance
 
     if not salt:
         raise ValueError("a secret salt is needed to pseudonymize usernames (HUBTOOL_PREFERENCES_SALT)")

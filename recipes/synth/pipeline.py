@@ -164,7 +164,7 @@ def run_synth(cfg: SynthConfig, output: Path | None = None, workers: int | None 
     from datatrove.pipeline.inference.run_inference import InferenceRunner
     from datatrove.pipeline.writers import JsonlWriter
 
-    from hub_tools.artifact import Provenance, RecipeInfo
+    from hub_tools.artifacts.provenance import Provenance, RecipeInfo
 
     from .rollouts import SynthRollout
 
@@ -232,7 +232,7 @@ def finalize(cfg: SynthConfig, output: Path, work: Path, prov, seconds: float) -
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from hub_tools.artifact import LineageStep, SourceDataset, write_provenance
+    from hub_tools.artifacts.provenance import LineageStep, SourceDataset, write_provenance
 
     from .postprocess import postprocess
 

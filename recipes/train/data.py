@@ -27,7 +27,7 @@ def read_rows(cfg: TrainConfig, src: DataSource) -> tuple[list[dict], list[str]]
         return (rows[: src.limit] if src.limit else rows), [f"hf://datasets/{src.hub}@{src.revision or 'main'}"]
     path = Path(cfg.resolve(src.path))
     if path.is_dir():
-        from hub_tools.datalayout import discover_layout
+        from hub_tools.artifacts.datalayout import discover_layout
 
         layout = discover_layout(path)
         files = [str(path / f) for config in layout.configs.values() for f in config.get(src.split, [])]

@@ -69,7 +69,7 @@ def prepare(cfg: TrainConfig, variant: Variant, output_root: Path | None = None,
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from hub_tools.artifact import Provenance, RecipeInfo
+    from hub_tools.artifacts.provenance import Provenance, RecipeInfo
 
     output_root = Path(output_root or cfg.resolve(cfg.output_dir))
     out, ckpts = output_root / variant.name, output_root / f"{variant.name}.checkpoints"
@@ -129,7 +129,7 @@ def prepare(cfg: TrainConfig, variant: Variant, output_root: Path | None = None,
 
 def train_variant(cfg: TrainConfig, variant: Variant, output_root: Path | None = None, resume: bool = False,
                   callbacks: list | None = None) -> TrainResult:
-    from hub_tools.artifact import InputFingerprint, write_provenance
+    from hub_tools.artifacts.provenance import InputFingerprint, write_provenance
 
     p = prepare(cfg, variant, output_root, callbacks)
     trainer, tokenizer, mixture, base_id, out, ckpts, prov = (p.trainer, p.tokenizer, p.mixture, p.base_id, p.out,
@@ -172,7 +172,7 @@ def train_variant(cfg: TrainConfig, variant: Variant, output_root: Path | None =
 def _files_sha256(files: list[str]) -> str:
     import hashlib
 
-    from hub_tools.artifact import file_sha256
+    from hub_tools.artifacts.provenance import file_sha256
 
     h = hashlib.sha256()
     for f in sorted(files):

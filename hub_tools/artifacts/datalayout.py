@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub_tools.frontmatter import front_matter
+from hub_tools.artifacts.frontmatter import front_matter
 
 DATA_SUFFIXES = (".parquet", ".jsonl", ".json", ".jsonl.gz", ".json.gz")
 _SPLIT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData, SpaceCard, SpaceCardData
 
-from hub_tools.artifact import DATASET_KINDS, Provenance, read_provenance
-from hub_tools.datalayout import DataLayout, discover_layout, file_format
+from hub_tools.artifacts.provenance import DATASET_KINDS, Provenance, read_provenance
+from hub_tools.artifacts.datalayout import DataLayout, discover_layout, file_format
 
 TASK_CATEGORIES = {"corpus": ["text-generation"], "instructions": ["text-generation", "question-answering"],
                    "preferences": ["text-generation"], "eval": ["text-generation"]}
@@ -154,7 +154,7 @@ def render_card(folder: str | Path, ctx: CardContext, stats: dict | None = None)
     extra = {k: v for k, v in fields.items() if k not in _NOT_METADATA}
     if ctx.kind in DATASET_KINDS:
         from hub_tools.validate.dataset_checks import check_dataset
-        from hub_tools.manifest import ValidationSettings
+        from hub_tools.artifacts.manifest import ValidationSettings
 
         layout = discover_layout(folder)
         if stats is None:

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hub_tools.artifact import ArtifactKind
+from hub_tools.artifacts.provenance import ArtifactKind
 
 REPO_TYPE_OF_KIND = {"corpus": "dataset", "instructions": "dataset", "preferences": "dataset", "eval": "dataset",
                      "model": "model", "adapter": "model", "space": "space"}
