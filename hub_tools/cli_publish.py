@@ -57,8 +57,8 @@ def push_artifact(artifact_dir: Path, repo_id: str, revision: str, private: bool
     from hub_tools.artifacts.cards import CardContext, render_card
     from hub_tools.cli_validate import print_report
     from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND
-    from hub_tools.publish import PublishError, plan_push
-    from hub_tools.publish import push as do_push
+    from hub_tools.publish.push import PublishError, plan_push
+    from hub_tools.publish.push import push as do_push
     from hub_tools.validate import validate_artifact
 
     report = validate_artifact(artifact_dir)
@@ -137,8 +137,8 @@ def release(manifest_path: Path, dry_run: bool, only: tuple[str, ...], endpoint:
 
     from hub_tools.cli_validate import print_report
     from hub_tools.artifacts.manifest import ManifestError, load_manifest
-    from hub_tools.publish import PublishError
-    from hub_tools.release import ReleaseError, ReleaseInvalid, run_release
+    from hub_tools.publish.push import PublishError
+    from hub_tools.publish.release import ReleaseError, ReleaseInvalid, run_release
 
     try:
         manifest = load_manifest(manifest_path)
@@ -224,7 +224,7 @@ Exit code: 0 every check passed, 1 a mismatch or an unreadable artifact.""")
 def verify(manifest_path: Path, only: tuple[str, ...], endpoint: str | None, as_json: bool) -> None:
     """Read a published release back as the community would (load_dataset, snapshot_download, generate)."""
     from hub_tools.artifacts.manifest import ManifestError, load_manifest
-    from hub_tools.verify import verify_release
+    from hub_tools.publish.verify import verify_release
 
     try:
         manifest = load_manifest(manifest_path)

@@ -20,7 +20,7 @@ def space() -> None:
 
 
 def _settings_path(config: Path | None) -> Path:
-    from hub_tools.space_bundle import SpaceBundleError, default_settings_path
+    from hub_tools.publish.space_bundle import SpaceBundleError, default_settings_path
 
     try:
         return config or default_settings_path()
@@ -51,7 +51,7 @@ def deploy(repo_id: str, config: Path | None, votes_repo: str | None, model_endp
            private: bool, out: Path | None, endpoint: str | None, dry_run: bool, as_json: bool) -> None:
     """Stage space/ (app, vendored hubtool modules, settings, pinned requirements, README metadata),
     validate it, push it as one commit and set the Space variables."""
-    from hub_tools.space_bundle import SpaceBundleError, stage_space
+    from hub_tools.publish.space_bundle import SpaceBundleError, stage_space
 
     config = _settings_path(config)
     settings = yaml.safe_load(config.read_text(encoding="utf-8"))
@@ -102,7 +102,7 @@ def run(config: Path | None, host: str, port: int, votes_db: Path | None, endpoi
     """Serve the demo locally; models are loaded from the Hub endpoint (the local hub by default)."""
     import os
 
-    from hub_tools.space_bundle import space_source
+    from hub_tools.publish.space_bundle import space_source
 
     config = _settings_path(config)
     if votes_db:

@@ -99,7 +99,7 @@ def build_models(root: Path, namespace: str) -> dict[str, Path]:
 
 def build_space(out: Path, namespace: str, version: str) -> Path:
     """The demo Space (space/app.py) serving the sample base model and both variants at the release tags."""
-    from hub_tools.space_bundle import default_settings_path, stage_space
+    from hub_tools.publish.space_bundle import default_settings_path, stage_space
 
     text = default_settings_path().read_text(encoding="utf-8")
     settings = yaml.safe_load(text.replace("hubtool-demo/", f"{namespace}/").replace("v1.0", version))

@@ -73,7 +73,7 @@ def test_split_is_deterministic_across_runs_and_worker_counts(tiny_run, tmp_path
 
 def test_output_validates_has_provenance_and_loads(tiny_run, api, repo_name, tmp_path):
     from hub_tools.artifacts.provenance import read_provenance
-    from hub_tools.publish import push
+    from hub_tools.publish.push import push
     from hub_tools.validate import validate_artifact
 
     report = validate_artifact(tiny_run.output)

@@ -16,7 +16,7 @@ from huggingface_hub import HfApi
 
 from hub_tools.cli import main
 from hub_tools.artifacts.manifest import load_manifest
-from hub_tools.release import ReleaseError, run_release
+from hub_tools.publish.release import ReleaseError, run_release
 from hub_tools.sample_artifacts import build_sample_release
 
 from conftest import ADMIN_TOKEN
@@ -277,7 +277,7 @@ def test_promote_rule_errors_are_validation_errors(manifest_path):
 
 
 def test_a_stale_plan_is_caught_by_the_parent_check_and_replanned(api, manifest_path, repo_name):
-    from hub_tools.publish import plan_push, push
+    from hub_tools.publish.push import plan_push, push
 
     folder = manifest_path.parent / "corpus"
     repo = f"hitz/{repo_name}"
@@ -293,7 +293,7 @@ def test_a_stale_plan_is_caught_by_the_parent_check_and_replanned(api, manifest_
 def test_404_and_409_are_explained(api, repo_name):
     from huggingface_hub.errors import HfHubHTTPError
 
-    from hub_tools.publish import explain_http_error
+    from hub_tools.publish.push import explain_http_error
 
     with pytest.raises(HfHubHTTPError) as missing:
         api.dataset_info(f"hitz/{repo_name}-missing")

@@ -37,7 +37,7 @@ def test_grid_expands_to_named_variants(cfg):
 def test_two_variants_train_reload_and_generate_from_folder_and_hub(cfg, api, tmp_path):
     from peft import PeftModel
 
-    from hub_tools.publish import push
+    from hub_tools.publish.push import push
     from hub_tools.validate import validate_artifact
 
     results = {name: train_variant(cfg, variant(cfg, name), tmp_path) for name in ("exp_2_101", "exp_2_111")}

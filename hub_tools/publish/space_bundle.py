@@ -30,7 +30,7 @@ class SpaceBundleError(ValueError):
 
 def space_source() -> Path:
     """The app's folder in this checkout (space/ beside the hub_tools package)."""
-    folder = Path(__file__).resolve().parent.parent / "space"
+    folder = Path(__file__).resolve().parents[2] / "space"
     if not (folder / "app.py").is_file():
         raise SpaceBundleError(f"{folder}: the Space app is not here; run from a hubtool checkout or pass --source")
     return folder

@@ -23,8 +23,8 @@ from hub_tools import __version__
 from hub_tools.artifacts.provenance import read_provenance
 from hub_tools.artifacts.cards import context_for, render_card
 from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest
-from hub_tools.promote import choose
-from hub_tools.publish import PublishError, explain_http_error, plan_push, push
+from hub_tools.publish.promote import choose
+from hub_tools.publish.push import PublishError, explain_http_error, plan_push, push
 from hub_tools.validate import validate_manifest
 from hub_tools.validate.findings import Report
 
@@ -218,7 +218,7 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
             result.collection = _update_collection(api, manifest, result)
         _write_state(manifest, result)
     if verify:
-        from hub_tools.verify import verify_release
+        from hub_tools.publish.verify import verify_release
 
         step("verifying from the Hub")
         result.verify = [c.__dict__ for c in verify_release(manifest, api, only=only)]

@@ -50,7 +50,7 @@ def released_revision(api: HfApi, repo_id: str, repo_type: str, tag: str, branch
 
 
 def verify_release(manifest: Manifest, api: HfApi, only: set[str] | None = None) -> list[VerifyCheck]:
-    from hub_tools.release import tag_name
+    from hub_tools.publish.release import tag_name
 
     checks: list[VerifyCheck] = []
     with tempfile.TemporaryDirectory(prefix="hubtool-verify-") as cache:
@@ -78,7 +78,7 @@ def verify_release(manifest: Manifest, api: HfApi, only: set[str] | None = None)
 
 def _verify_promotion(api, manifest: Manifest, rule, only, cache: str, checks: list[VerifyCheck]) -> None:
     """`main` of a promoted repo, at the version tag, holds exactly the winning variant's files."""
-    from hub_tools.promote import choose
+    from hub_tools.publish.promote import choose
 
     promo = choose(manifest, rule)
     if only and promo.winner.name not in only:
@@ -125,7 +125,7 @@ def _verify_dataset(manifest: Manifest, art: ArtifactSpec, repo_id: str, rev: st
 def _verify_model(api, manifest: Manifest, art: ArtifactSpec, repo_id: str, rev: str, cache: str, add) -> None:
     from transformers import AutoTokenizer
 
-    from hub_tools.release import tag_name
+    from hub_tools.publish.release import tag_name
     from hub_tools.validate.model_checks import SMALL_MODEL_BYTES, generate_one_token
 
     folder = manifest.artifact_path(art)
