@@ -30,7 +30,7 @@ def _human(n: int) -> str:
 
 
 def _target(endpoint: str | None):
-    from hub_tools.endpoint import resolve_target
+    from hub_tools.hub.endpoint import resolve_target
 
     target = resolve_target(endpoint)
     if target.note:

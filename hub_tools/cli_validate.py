@@ -49,7 +49,7 @@ Codes, severities and fixes: docs/validation.md.""")
                                                "if a token is set, a running local hub; else no lookups).")
 def validate(path: Path, kind: str | None, strict: bool, as_json: bool, endpoint: str | None) -> None:
     """Check a release manifest (release.yaml) or one artifact folder before anything is published."""
-    from hub_tools.endpoint import bind_for_lookups
+    from hub_tools.hub.endpoint import bind_for_lookups
     from hub_tools.validate import validate_path
 
     bind_for_lookups(endpoint)

@@ -42,7 +42,7 @@ os.environ.update({
 
 import pytest  # noqa: E402
 
-from hub_tools.endpoint import bind_endpoint  # noqa: E402
+from hub_tools.hub.endpoint import bind_endpoint  # noqa: E402
 from hub_tools.localhub import server as hubserver  # noqa: E402
 
 USERS_FILE = _TMP / "users.yaml"

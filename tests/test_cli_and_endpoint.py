@@ -44,7 +44,7 @@ def test_bind_endpoint_switches_clients_in_process(tmp_path):
     code = (
         "import json, datasets.config as dc\n"
         "from huggingface_hub import constants\n"
-        "from hub_tools.endpoint import bind_endpoint\n"
+        "from hub_tools.hub.endpoint import bind_endpoint\n"
         "t = bind_endpoint('http://127.0.0.1:9/', 'hf_x')\n"
         "import huggingface_hub\n"
         "print(json.dumps([t.local, constants.ENDPOINT, constants.HF_HUB_DISABLE_XET, dc.USE_PARQUET_EXPORT,"
@@ -59,7 +59,7 @@ def test_bind_endpoint_switches_clients_in_process(tmp_path):
     assert singletons == ["http://127.0.0.1:9"] * 3
     assert template.startswith("http://127.0.0.1:9/{repo_id}/resolve/")
     assert "hf_x" not in shown  # the token never appears in reprs or logs
-    remote = ("from huggingface_hub import constants\nfrom hub_tools.endpoint import bind_endpoint\n"
+    remote = ("from huggingface_hub import constants\nfrom hub_tools.hub.endpoint import bind_endpoint\n"
               "t = bind_endpoint('https://huggingface.co')\nprint(t.local, constants.HF_HUB_DISABLE_XET)\n")
     out = subprocess.run([sys.executable, "-c", remote], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

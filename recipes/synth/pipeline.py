@@ -77,7 +77,7 @@ class SynthRows(PipelineStep):
             import datasets
 
             if os.environ.get("HF_ENDPOINT"):  # a worker process: bind it like the parent (local hub settings)
-                from hub_tools.endpoint import bind_endpoint
+                from hub_tools.hub.endpoint import bind_endpoint
 
                 bind_endpoint(os.environ["HF_ENDPOINT"])
             yield from datasets.load_dataset(self.spec["hub"], self.spec.get("config"), split=self.spec["split"],

@@ -1,0 +1,1 @@
+"""Hub access: which Hub a command talks to (endpoint, token) and binding every client library to it."""
