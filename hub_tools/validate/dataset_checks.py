@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 from hub_tools.artifacts.datalayout import DataLayout, discover_layout, file_format
 from hub_tools.artifacts.manifest import ValidationSettings
-from hub_tools.pii import EMAIL
+from hub_tools.text.pii import EMAIL
 from hub_tools.validate.findings import Finding, Limiter
 
 EVAL_SPLITS = ("test", "validation", "valid", "dev", "eval")

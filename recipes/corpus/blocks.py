@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from datatrove.data import Document, DocumentsPipeline
 
-from hub_tools.pii import scrub
+from hub_tools.text.pii import scrub
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter

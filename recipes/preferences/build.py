@@ -21,7 +21,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from hub_tools.pii import scrub
+from hub_tools.text.pii import scrub
 
 from .ratings import DIMENSIONS, rank_dimension
 

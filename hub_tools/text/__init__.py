@@ -1,0 +1,1 @@
+"""Text utilities shared by validation and the recipes (PII patterns)."""
