@@ -47,7 +47,7 @@ def main() -> None:
     from settings import parse_settings
     from space_helpers import serving
 
-    from hub_tools.space_load import _percentiles, run_load
+    from hub_tools.serving.space_loadtest import _percentiles, run_load
     from hub_tools.tiny_models import save_tiny_adapter, save_tiny_model
 
     ap = argparse.ArgumentParser()

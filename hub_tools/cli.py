@@ -144,7 +144,7 @@ def serve_model(model: str, adapter: str | None, revision: str | None, adapter_r
         raise click.UsageError(f"--host {host} is not a loopback address; pass --allow-remote to override")
     import uvicorn
 
-    from hub_tools.serving import TransformersBackend, create_app
+    from hub_tools.serving.openai_server import TransformersBackend, create_app
 
     backend = TransformersBackend(model, adapter, revision, adapter_revision, name=name)
     click.echo(f"serving {backend.name} on http://{host}:{port}/v1", err=True)

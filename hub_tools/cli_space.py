@@ -134,7 +134,7 @@ def loadtest(url: str, voters: int, votes: int, seed: int, as_json: bool) -> Non
     """Simulated voters play arena battles and vote through the app's Gradio API; latencies reported."""
     from rich.progress import Progress
 
-    from hub_tools.space_load import run_load
+    from hub_tools.serving.space_loadtest import run_load
 
     with Progress(transient=True, disable=as_json) as bar:
         task = bar.add_task("votes", total=votes)

@@ -2,7 +2,7 @@
 a revision) or an OpenAI-compatible endpoint (`vllm serve` in production, `hubtool serve-model` on a CPU).
 
 Both stream text pieces. The in-process backend is hubtool's own OpenAI-server backend
-(hub_tools/serving.py), which `hubtool space deploy` ships beside the app as hubtool_serving.py.
+(hub_tools/serving/openai_server.py), which `hubtool space deploy` ships beside the app as hubtool_serving.py.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Iterator, Protocol
 from settings import ModelSpec, SpaceSettings
 
 try:
-    from hub_tools.serving import TransformersBackend
+    from hub_tools.serving.openai_server import TransformersBackend
 except ImportError:  # inside a deployed Space
     from hubtool_serving import TransformersBackend
 

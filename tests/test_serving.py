@@ -11,7 +11,7 @@ import pytest
 import torch
 import uvicorn
 
-from hub_tools.serving import TransformersBackend, create_app
+from hub_tools.serving.openai_server import TransformersBackend, create_app
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ def app(arena_settings):
 
 
 def test_chat_streams_tokens_from_a_model_on_the_local_hub(app):
-    from hub_tools.serving import TransformersBackend
+    from hub_tools.serving.openai_server import TransformersBackend
 
     demo, url = app
     name = demo.hubtool.settings.models[0].name
@@ -56,7 +56,7 @@ def test_chat_streams_from_an_openai_compatible_endpoint(arena_settings, tmp_pat
     from app import create_demo
     from settings import parse_settings
 
-    from hub_tools.serving import TransformersBackend, create_app
+    from hub_tools.serving.openai_server import TransformersBackend, create_app
 
     spec = arena_settings["models"][1]
     engine = TransformersBackend(spec["model"], adapter=spec["adapter"], adapter_revision=spec["adapter_revision"],

@@ -56,7 +56,7 @@ def space_server(hub, api, tiny_model_dir, tmp_path):
 def test_browser_sends_a_chat_message_and_sees_the_streamed_answer(space_server):
     from playwright.sync_api import expect, sync_playwright
 
-    from hub_tools.serving import TransformersBackend
+    from hub_tools.serving.openai_server import TransformersBackend
 
     url, settings = space_server
     spec = settings["models"][0]

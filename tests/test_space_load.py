@@ -12,7 +12,7 @@ def test_fifty_voters_cast_a_thousand_votes_and_each_is_exported_once(hub, api, 
     from app import create_demo
     from settings import parse_settings
 
-    from hub_tools.space_load import run_load
+    from hub_tools.serving.space_loadtest import run_load
 
     settings = publish_arena_models(api, tiny_model_dir, tmp_path)
     votes_repo = f"hitz/{repo_name}-votes"

@@ -80,7 +80,7 @@ class Faults:
 @pytest.fixture(scope="module")
 def model_server(tiny_model_dir):
     """hubtool's OpenAI-compatible server on a loopback port, with the fault middleware."""
-    from hub_tools.serving import TransformersBackend, create_app
+    from hub_tools.serving.openai_server import TransformersBackend, create_app
 
     faults = Faults(create_app(TransformersBackend(str(tiny_model_dir), name="tiny")))
     with serving_asgi(faults) as url:

@@ -17,7 +17,7 @@ import yaml
 from hub_tools.artifacts.provenance import Provenance, RecipeInfo, write_provenance
 
 APP_FILES = ("app.py", "backends.py", "leaderboard.py", "settings.py", "votes.py")
-VENDORED = {"hubtool_serving.py": ("hub_tools", "serving.py"),
+VENDORED = {"hubtool_serving.py": ("hub_tools.serving", "openai_server.py"),
             "hubtool_ratings.py": ("recipes", "preferences/ratings.py")}
 REQUIREMENTS = ("gradio", "huggingface_hub", "transformers", "tokenizers", "safetensors", "peft", "accelerate",
                 "torch", "numpy", "matplotlib", "httpx", "starlette", "pyyaml")
