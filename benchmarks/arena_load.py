@@ -48,7 +48,7 @@ def main() -> None:
     from space_helpers import serving
 
     from hub_tools.serving.space_loadtest import _percentiles, run_load
-    from hub_tools.tiny_models import save_tiny_adapter, save_tiny_model
+    from hub_tools.samples.tiny_models import save_tiny_adapter, save_tiny_model
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--voters", type=int, default=50)

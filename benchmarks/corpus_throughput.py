@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 def generate(folder: Path, target_mb: float) -> tuple[int, int]:
     """Basque documents from the project's sentences, 5% Spanish, 3% exact copies; 4 jsonl.gz shards."""
-    from hub_tools.tiny_models import sample_sentences
+    from hub_tools.samples.tiny_models import sample_sentences
     from recipes.corpus.make_sample import SPANISH
 
     rng = random.Random(0)

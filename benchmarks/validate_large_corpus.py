@@ -30,7 +30,7 @@ ROWS_PER_SHARD = 100_000
 def generate(folder: Path, target_bytes: int) -> int:
     """Write ~target_bytes of uncompressed parquet: Basque-looking documents of ~1 kB, all distinct."""
     from hub_tools.artifacts.provenance import Provenance, RecipeInfo, write_provenance
-    from hub_tools.tiny_models import sample_sentences
+    from hub_tools.samples.tiny_models import sample_sentences
 
     words = sorted({w.strip(".,?!") for s in sample_sentences() for w in s.split()})
     rng = random.Random(0)

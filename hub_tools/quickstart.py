@@ -21,7 +21,7 @@ def quickstart(workdir: Path | None, endpoint: str | None, as_json: bool) -> Non
     from hub_tools.localhub.server import default_home
     from hub_tools.artifacts.manifest import load_manifest
     from hub_tools.publish.release import ReleaseError, ReleaseInvalid, run_release
-    from hub_tools.sample_artifacts import build_sample_release
+    from hub_tools.samples.builders import build_sample_release
 
     target = _target(endpoint)
     if target.endpoint == HF_HUB_URL:

@@ -101,7 +101,7 @@ def api(hub):
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    from hub_tools.tiny_models import save_tiny_model
+    from hub_tools.samples.tiny_models import save_tiny_model
 
     return save_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
 
@@ -121,7 +121,7 @@ def repo_name(request) -> str:
 @pytest.fixture(scope="session")
 def sample_release(tmp_path_factory) -> Path:
     """The sample release (corpus, instructions, preferences, base model, two adapters, Space), built once."""
-    from hub_tools.sample_artifacts import build_sample_release
+    from hub_tools.samples.builders import build_sample_release
 
     return build_sample_release(tmp_path_factory.mktemp("release") / "sample")
 

@@ -21,7 +21,7 @@ def free_port() -> int:
 
 def publish_arena_models(api, base_dir: Path, work: Path, namespace: str = "hitz") -> dict:
     """The tiny base on main of one repo and two LoRA variants on branches of another; returns settings."""
-    from hub_tools.tiny_models import save_tiny_adapter
+    from hub_tools.samples.tiny_models import save_tiny_adapter
 
     base_repo, adapter_repo = f"{namespace}/space-tiny-base", f"{namespace}/space-tiny-instruct"
     api.create_repo(base_repo, exist_ok=True)

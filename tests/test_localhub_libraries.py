@@ -106,7 +106,7 @@ def test_tiny_llama_and_lora_adapter_on_a_branch(api: HfApi, repo_name, tiny_mod
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from hub_tools.tiny_models import save_tiny_adapter
+    from hub_tools.samples.tiny_models import save_tiny_adapter
 
     base_repo = f"hitz/{repo_name}-base"
     adapter_repo = f"hitz/{repo_name}-instruct"

@@ -10,7 +10,7 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from hub_tools.tiny_models import sample_sentences
+from hub_tools.samples.tiny_models import sample_sentences
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "space"))
 from votes import Vote, VoteStore, vote_exporter  # noqa: E402

@@ -17,7 +17,7 @@ from huggingface_hub import HfApi
 from hub_tools.cli import main
 from hub_tools.artifacts.manifest import load_manifest
 from hub_tools.publish.release import ReleaseError, run_release
-from hub_tools.sample_artifacts import build_sample_release
+from hub_tools.samples.builders import build_sample_release
 
 from conftest import ADMIN_TOKEN
 

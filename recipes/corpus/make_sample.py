@@ -64,7 +64,7 @@ def _doc(rng: random.Random, pool: list[str], n: int) -> str:
 
 
 def build() -> dict:
-    from hub_tools.tiny_models import sample_sentences
+    from hub_tools.samples.tiny_models import sample_sentences
 
     rng = random.Random(2024)
     eu = sample_sentences()

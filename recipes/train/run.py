@@ -33,7 +33,7 @@ class TrainResult:
 def resolve_base(cfg: TrainConfig, output_root: Path) -> tuple[str, str]:
     """(where to load the base from, the Hub id to record)."""
     if cfg.base_model == TINY_BASE:
-        from hub_tools.tiny_models import save_tiny_model
+        from hub_tools.samples.tiny_models import save_tiny_model
 
         path = output_root / "tiny-base"
         if not (path / "config.json").exists():

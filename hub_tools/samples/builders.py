@@ -20,7 +20,7 @@ VARIANTS = {"exp_2_101": 1, "exp_2_111": 2}  # branch -> seed
 
 def sample_splits() -> dict[str, list[dict]]:
     """The sample sentences, split deterministically (by a hash of the text) into train/validation."""
-    from hub_tools.tiny_models import sample_sentences
+    from hub_tools.samples.tiny_models import sample_sentences
 
     splits: dict[str, list[dict]] = {"train": [], "validation": []}
     for i, text in enumerate(sample_sentences()):
@@ -84,7 +84,7 @@ def build_preferences(out: Path) -> Path:
 
 
 def build_models(root: Path, namespace: str) -> dict[str, Path]:
-    from hub_tools.tiny_models import save_tiny_adapter, save_tiny_model
+    from hub_tools.samples.tiny_models import save_tiny_adapter, save_tiny_model
 
     base = save_tiny_model(root / "base")
     write_provenance(base, _provenance("model", "tiny-llama-eu", stats={"note": "random weights"}))
