@@ -1,7 +1,7 @@
-"""Generated docs match the code (regenerate with `python -m hub_tools.docs_gen`)."""
+"""Generated docs match the code (regenerate with `python -m hub_tools.validate.docs_gen`)."""
 from pathlib import Path
 
-from hub_tools.docs_gen import DOCS, provenance_schema_json, validation_codes_markdown
+from hub_tools.validate.docs_gen import DOCS, provenance_schema_json, validation_codes_markdown
 
 
 def test_generated_docs_are_current():
