@@ -1,5 +1,5 @@
 """`python -m recipes.train --config ...`: the training entry point for `accelerate launch`."""
-from hub_tools.cli_recipe import train_cmd
+from hub_tools.cli.recipe import train_cmd
 
 if __name__ == "__main__":
     train_cmd()

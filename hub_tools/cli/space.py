@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import yaml
 
-from hub_tools.cli_publish import ENDPOINT_HELP, _target, print_plan, push_artifact
+from hub_tools.cli.publish import ENDPOINT_HELP, _target, print_plan, push_artifact
 
 CONFIG_HELP = "Space settings YAML (default: space/space.yaml of this checkout)."
 

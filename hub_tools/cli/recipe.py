@@ -121,7 +121,7 @@ def synth(config_path: Path, workers: int | None, output: Path | None, endpoint_
         if endpoint_url:
             cfg.server = cfg.server.model_copy(update={"type": "endpoint", "endpoint_url": endpoint_url})
         if not Path(cfg.backbone.model).exists() or (cfg.input is not None and cfg.input.hub):
-            from hub_tools.cli_publish import _target
+            from hub_tools.cli.publish import _target
 
             _target(endpoint)  # the backbone (here and in datatrove's server process) and a Hub input come from it
         from recipes.synth.rollouts import PROGRESS_LISTENERS

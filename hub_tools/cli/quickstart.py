@@ -16,7 +16,7 @@ import click
 def quickstart(workdir: Path | None, endpoint: str | None, as_json: bool) -> None:
     """Build a sample release (corpus, instructions, preferences, a tiny Llama with two LoRA variants,
     a Space), validate it, publish it to the local staging hub, and read it all back."""
-    from hub_tools.cli_publish import _print_release, _target
+    from hub_tools.cli.publish import _print_release, _target
     from hub_tools.hub.endpoint import HF_HUB_URL
     from hub_tools.localhub.server import default_home
     from hub_tools.artifacts.manifest import load_manifest

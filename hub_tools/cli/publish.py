@@ -55,7 +55,7 @@ def push_artifact(artifact_dir: Path, repo_id: str, revision: str, private: bool
     """Validate, render the card and push (or only plan, with ``dry_run``). Exits 1 on an invalid artifact."""
     from hub_tools.artifacts.provenance import read_provenance
     from hub_tools.artifacts.cards import CardContext, render_card
-    from hub_tools.cli_validate import print_report
+    from hub_tools.cli.validate import print_report
     from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND
     from hub_tools.publish.push import PublishError, plan_push
     from hub_tools.publish.push import push as do_push
@@ -135,7 +135,7 @@ def release(manifest_path: Path, dry_run: bool, only: tuple[str, ...], endpoint:
     """Publish every artifact of a release manifest, tag the version, update the collection, verify."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from hub_tools.cli_validate import print_report
+    from hub_tools.cli.validate import print_report
     from hub_tools.artifacts.manifest import ManifestError, load_manifest
     from hub_tools.publish.push import PublishError
     from hub_tools.publish.release import ReleaseError, ReleaseInvalid, run_release
