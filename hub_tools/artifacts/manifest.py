@@ -175,3 +175,8 @@ def load_manifest(path: str | Path) -> Manifest:
     manifest._source = path.resolve()
     manifest._lines = lines
     return manifest
+
+
+def tag_name(version: str, branch: str) -> str:
+    """The release tag of one repo revision: the version on main, ``<version>-<branch>`` on variant branches."""
+    return version if branch == "main" else f"{version}-{branch}"

@@ -22,7 +22,7 @@ from huggingface_hub.errors import HfHubHTTPError
 from hub_tools import __version__
 from hub_tools.artifacts.provenance import read_provenance
 from hub_tools.artifacts.cards import context_for, render_card
-from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest
+from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest, tag_name
 from hub_tools.publish.promote import choose
 from hub_tools.publish.push import PublishError, explain_http_error, plan_push, push
 from hub_tools.validate import validate_manifest
@@ -40,11 +40,6 @@ class ReleaseInvalid(ReleaseError):
     def __init__(self, report: Report):
         super().__init__(f"validation failed with {len(report.errors())} error(s); nothing was uploaded")
         self.report = report
-
-
-def tag_name(version: str, branch: str) -> str:
-    """The release tag of one repo revision: the version on main, ``<version>-<branch>`` on variant branches."""
-    return version if branch == "main" else f"{version}-{branch}"
 
 
 def repo_url(endpoint: str, repo_type: str, repo_id: str, revision: str) -> str:

@@ -14,7 +14,7 @@ from huggingface_hub import DatasetCard, HfApi, ModelCard, SpaceCard, hf_hub_dow
 
 from hub_tools.artifacts.provenance import DATASET_KINDS, file_sha256
 from hub_tools.artifacts.datalayout import discover_layout, file_format
-from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest
+from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest, tag_name
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,6 @@ def released_revision(api: HfApi, repo_id: str, repo_type: str, tag: str, branch
 
 
 def verify_release(manifest: Manifest, api: HfApi, only: set[str] | None = None) -> list[VerifyCheck]:
-    from hub_tools.publish.release import tag_name
 
     checks: list[VerifyCheck] = []
     with tempfile.TemporaryDirectory(prefix="hubtool-verify-") as cache:
@@ -125,7 +124,6 @@ def _verify_dataset(manifest: Manifest, art: ArtifactSpec, repo_id: str, rev: st
 def _verify_model(api, manifest: Manifest, art: ArtifactSpec, repo_id: str, rev: str, cache: str, add) -> None:
     from transformers import AutoTokenizer
 
-    from hub_tools.publish.release import tag_name
     from hub_tools.validate.model_checks import SMALL_MODEL_BYTES, generate_one_token
 
     folder = manifest.artifact_path(art)
