@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import Iterable, Iterator
 
+from hub_tools.hub import names
 from hub_tools.localhub.errors import HubError, bad_request, entry_not_found, revision_not_found
 
 SCHEMA_VERSION = 1
@@ -68,9 +69,7 @@ LFS_SUFFIXES = (
 GITATTRIBUTES = "".join(f"*{s} filter=lfs diff=lfs merge=lfs -text\n" for s in LFS_SUFFIXES)
 REGULAR_MAX_SIZE = 5 * 1024 * 1024  # huggingface_hub reads regular files whole: keep them small
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
-_REF_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._/-]{0,199}$")
-_HEX40 = re.compile(r"^[0-9a-f]{40}$")
+_HEX40 = names.HEX40
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 RESERVED_NAMESPACES = {"api", "datasets", "spaces", "models", "collections", "_lfs", "organizations", "settings"}
 
@@ -88,12 +87,10 @@ def lfs_pointer(sha256: str, size: int) -> bytes:
 
 
 def check_name(part: str, what: str) -> None:
-    """Repo id parts follow the Hub's rules: letters, digits, '-', '_', '.', no '--' or '..'."""
-    if not _NAME_RE.match(part or "") or "--" in part or ".." in part or part.endswith(".git"):
-        raise bad_request(
-            f"Invalid {what} {part!r}: use 1-96 letters, digits, '-', '_' or '.', starting and ending "
-            "with a letter or digit, without '--' or '..'"
-        )
+    try:
+        names.check_name(part, what)
+    except names.InvalidName as err:
+        raise bad_request(str(err)) from None
 
 
 def check_repo_path(path: object) -> str:
@@ -109,10 +106,10 @@ def check_repo_path(path: object) -> str:
 
 
 def check_ref_name(name: str, what: str = "branch") -> None:
-    if not _REF_RE.match(name or "") or ".." in name or name.endswith((".lock", "/")) or "//" in name:
-        raise bad_request(f"Invalid {what} name {name!r}: use letters, digits, '.', '_', '-' and '/'")
-    if _HEX40.match(name):
-        raise bad_request(f"Invalid {what} name {name!r}: a 40-hex name would shadow commit ids")
+    try:
+        names.check_ref_name(name, what)
+    except names.InvalidName as err:
+        raise bad_request(str(err)) from None
 
 
 @dataclass(frozen=True)

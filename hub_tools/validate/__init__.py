@@ -10,8 +10,7 @@ from pathlib import Path
 
 from hub_tools.artifacts.provenance import DATASET_KINDS, MODEL_KINDS, PROVENANCE_FILE, ProvenanceError, read_provenance
 from hub_tools.artifacts.licenses import HUB_LICENSES
-from hub_tools.localhub.errors import HubError
-from hub_tools.localhub.storage import check_name, check_ref_name
+from hub_tools.hub.names import InvalidName, check_name, check_ref_name
 from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest, ManifestError, ValidationSettings, load_manifest
 from hub_tools.validate.dataset_checks import SECRET_PATTERNS, check_dataset
 from hub_tools.validate.findings import CODES, Finding, Report
@@ -86,8 +85,8 @@ def release_checks(manifest: Manifest) -> list[Finding]:
             add("HT405", f"language {code!r} is not an ISO 639 code", "languages", i)
     try:
         check_ref_name(manifest.version, "tag")
-    except HubError as err:
-        add("HT401", err.message, "version")
+    except InvalidName as err:
+        add("HT401", str(err), "version")
     seen: dict[tuple[str, str, str], str] = {}
     names: set[str] = set()
     for i, art in enumerate(manifest.artifacts):
@@ -98,15 +97,15 @@ def release_checks(manifest: Manifest) -> list[Finding]:
         parts = repo_id.split("/")
         try:
             if len(parts) != 2:
-                raise HubError(400, f"{repo_id!r} is not org/name")
+                raise InvalidName(f"{repo_id!r} is not org/name")
             check_name(parts[0], "namespace")
             check_name(parts[1], "repo name")
-        except HubError as err:
-            add("HT402", err.message, "artifacts", i, "repo")
+        except InvalidName as err:
+            add("HT402", str(err), "artifacts", i, "repo")
         try:
             check_ref_name(art.branch, "branch")
-        except HubError as err:
-            add("HT401", err.message, "artifacts", i, "branch")
+        except InvalidName as err:
+            add("HT401", str(err), "artifacts", i, "branch")
         key = (REPO_TYPE_OF_KIND[art.kind], repo_id, art.branch)
         if key in seen:
             add("HT403", f"{art.name!r} and {seen[key]!r} both publish to {repo_id}@{art.branch}",
