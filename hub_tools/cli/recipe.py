@@ -238,7 +238,7 @@ def train_cmd(config_path: Path, variants: tuple[str, ...], list_only: bool, res
               as_json: bool) -> None:
     """Fine-tune the backbone on the configured data mix (TRL SFTTrainer; LoRA or full), one artifact per variant."""
     from recipes.train.config import TrainConfigError, expand_variants, load_train_config
-    from recipes.train.run import train_variant
+    from recipes.train.run import train_grid
 
     try:
         cfg = load_train_config(config_path)
@@ -249,13 +249,12 @@ def train_cmd(config_path: Path, variants: tuple[str, ...], list_only: bool, res
         for v in grid:
             click.echo(f"{v.name}  " + " ".join(f"{k}={on}" for k, on in v.use.items()))
         return
-    unknown = set(variants) - {v.name for v in grid}
-    if unknown:
-        raise click.UsageError(f"no variant {', '.join(sorted(unknown))} in {config_path}; run with --list")
+    try:
+        results = train_grid(cfg, variants, output, resume=resume, on_step=lambda m: click.echo(m, err=True))
+    except TrainConfigError as err:
+        raise click.UsageError(f"{config_path}: {err}")
     done = []
-    for v in [v for v in grid if not variants or v.name in variants]:
-        click.echo(f"training {v.name} ...", err=True)
-        r = train_variant(cfg, v, output, resume=resume)
+    for r in results:
         done.append({"variant": r.variant, "output": str(r.output), "merged": str(r.merged) if r.merged else None,
                      "steps": r.global_step, "final_loss": r.losses[-1][1] if r.losses else None,
                      "resumed_from": r.resumed_from})

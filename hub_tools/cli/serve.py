@@ -25,10 +25,6 @@ def serve_model(model: str, adapter: str | None, revision: str | None, adapter_r
     streaming): the CPU stand-in for `vllm serve`."""
     if not allow_remote and not hubserver.is_loopback_host(host):
         raise click.UsageError(f"--host {host} is not a loopback address; pass --allow-remote to override")
-    import uvicorn
+    from hub_tools.serving.openai_server import serve
 
-    from hub_tools.serving.openai_server import TransformersBackend, create_app
-
-    backend = TransformersBackend(model, adapter, revision, adapter_revision, name=name)
-    click.echo(f"serving {backend.name} on http://{host}:{port}/v1", err=True)
-    uvicorn.run(create_app(backend), host=host, port=port, log_level="warning")
+    serve(model, adapter, revision, adapter_revision, name=name, host=host, port=port)

@@ -215,3 +215,15 @@ def _usage(done: list[Completion]) -> dict:
     prompt = sum(c.prompt_tokens for c in done)
     completion = sum(c.completion_tokens for c in done)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def serve(model: str, adapter: str | None = None, revision: str | None = None, adapter_revision: str | None = None,
+          name: str | None = None, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Load the model (and adapter) and serve the API until interrupted."""
+    import sys
+
+    import uvicorn
+
+    backend = TransformersBackend(model, adapter, revision, adapter_revision, name=name)
+    print(f"serving {backend.name} on http://{host}:{port}/v1", file=sys.stderr, flush=True)
+    uvicorn.run(create_app(backend), host=host, port=port, log_level="warning")

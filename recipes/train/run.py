@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import TrainConfig, Variant
+from .config import TrainConfig, TrainConfigError, Variant, expand_variants
 from .data import build_mixture
 
 RECIPE_VERSION = "1.0"
@@ -167,6 +168,23 @@ def train_variant(cfg: TrainConfig, variant: Variant, output_root: Path | None =
         merged_prov.kind, merged_prov.card = "model", {**prov.card, "base_model_relation": "merge"}
         write_provenance(merged, merged_prov)
     return TrainResult(variant.name, out, merged, trainer.state.global_step, losses, resumed_from)
+
+
+def train_grid(cfg: TrainConfig, variants: tuple[str, ...] = (), output_root: Path | None = None,
+               resume: bool = False, on_step: Callable[[str], None] | None = None) -> list[TrainResult]:
+    """Train every variant of the config's grid (or only ``variants``), one artifact per variant.
+
+    Raises TrainConfigError for a variant name the grid does not have."""
+    grid = expand_variants(cfg)
+    unknown = set(variants) - {v.name for v in grid}
+    if unknown:
+        raise TrainConfigError(f"no variant {', '.join(sorted(unknown))} in the grid; list them with --list")
+    results = []
+    for v in [v for v in grid if not variants or v.name in variants]:
+        if on_step:
+            on_step(f"training {v.name} ...")
+        results.append(train_variant(cfg, v, output_root, resume=resume))
+    return results
 
 
 def _files_sha256(files: list[str]) -> str:
