@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import yaml
+from hub_tools.errors import UsageProblem
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageProblem, ValueError):
     """A recipe config that cannot be used; the message names the file and the field."""
 
 

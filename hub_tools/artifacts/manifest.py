@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hub_tools.errors import HubtoolError
 from hub_tools.artifacts.provenance import ArtifactKind
 
 REPO_TYPE_OF_KIND = {"corpus": "dataset", "instructions": "dataset", "preferences": "dataset", "eval": "dataset",
@@ -123,10 +124,11 @@ class ManifestIssue:
     message: str
 
 
-class ManifestError(ValueError):
+class ManifestError(HubtoolError, ValueError):
     def __init__(self, path: Path, issues: list[ManifestIssue]):
         self.path, self.issues = path, issues
-        super().__init__("\n".join(f"{path}:{i.line or '?'}: {i.field}: {i.message}" for i in issues))
+        super().__init__("\n".join(f"{path}:{i.line or '?'}: {i.field}: {i.message}" for i in issues),
+                         fix=f"run `hubtool validate {path}` for every problem at once")
 
 
 def _line_map(node: yaml.Node, prefix: tuple = ()) -> dict[tuple, int]:

@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
+from hub_tools.errors import HubtoolError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 PROVENANCE_FILE = "hubtool.json"
@@ -139,7 +140,7 @@ def write_provenance(folder: str | Path, prov: Provenance) -> Path:
     return path
 
 
-class ProvenanceError(ValueError):
+class ProvenanceError(HubtoolError, ValueError):
     def __init__(self, path: Path, field: str | None, message: str):
         super().__init__(f"{path}{':' + field if field else ''}: {message}")
         self.path, self.field, self.message = path, field, message

@@ -7,6 +7,7 @@ import os
 import click
 
 from hub_tools import __version__
+from hub_tools.errors import HubtoolError, format_error
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -32,7 +33,32 @@ def _stderr():
     return Console(stderr=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+class _ReportedError(click.ClickException):
+    """A HubtoolError as click prints it: ``Error: what``, then where and how to fix; its own exit code."""
+
+    def __init__(self, err: HubtoolError):
+        super().__init__(format_error(err))
+        self.exit_code = err.exit_code
+
+
+class HubtoolGroup(click.Group):
+    """The entry point's one error formatter: every HubtoolError raised below becomes advice and an exit
+    code, instead of each command catching it."""
+
+    def invoke(self, ctx: click.Context):
+        from huggingface_hub.errors import HfHubHTTPError
+
+        try:
+            return super().invoke(ctx)
+        except HubtoolError as err:
+            raise _ReportedError(err) from None
+        except (OSError, HfHubHTTPError) as err:  # a Hub, file or network refusal from a library
+            if ctx.params.get("verbose"):
+                raise
+            raise click.ClickException(f"{err}\n(run `hubtool -v ...` for the traceback)") from None
+
+
+@click.group(cls=HubtoolGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog="Run `hubtool COMMAND --help` for a command's options and examples.")
 @click.version_option(__version__, prog_name="hubtool")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")

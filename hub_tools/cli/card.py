@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from hub_tools.cli.options import json_option
+
 
 @click.command(epilog="""\b
 Examples:
@@ -22,13 +24,13 @@ Figures come from the data and hubtool.json; templates from cards/ (override wit
 @click.option("--revision", default=None, help="Branch or tag the load snippets use (artifact folder only).")
 @click.option("--template", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A Jinja template overriding cards/ (artifact folder only).")
-@click.option("--json", "as_json", is_flag=True, help="Print the written paths as JSON.")
+@json_option
 def card(path: Path, out: Path | None, repo: str | None, license_: str | None, revision: str | None,
          template: Path | None, as_json: bool) -> None:
     """Render README.md cards (YAML metadata + body) for a release manifest or one artifact folder."""
-    from hub_tools.artifacts.provenance import ProvenanceError, read_provenance
     from hub_tools.artifacts.cards import CardContext, context_for, write_card
     from hub_tools.artifacts.manifest import ManifestError, load_manifest
+    from hub_tools.artifacts.provenance import ProvenanceError, read_provenance
 
     written: dict[str, str] = {}
     try:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from hub_tools.cli.options import json_option
 from hub_tools.localhub import server as hubserver
 
 EPILOG_HUB = """\b
@@ -53,7 +54,7 @@ def hub_serve(host: str, port: int, data_dir: Path | None, token: str | None, us
 @hub.command("start", epilog=EPILOG_HUB)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--json", "as_json", is_flag=True, help="Print {url, pid, data_dir, token_file} as JSON.")
+@json_option
 def hub_start(data_dir: Path | None, port: int, as_json: bool) -> None:
     """Start the local hub in the background (no-op if it already runs)."""
     hub_proc = hubserver.running_hub(data_dir)
@@ -65,7 +66,7 @@ def hub_start(data_dir: Path | None, port: int, as_json: bool) -> None:
 
 @hub.command("status")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def hub_status(data_dir: Path | None, as_json: bool) -> None:
     """Say whether the local hub runs, where, and how to point clients at it. Exit 1 if it is down."""
     hub_proc = hubserver.running_hub(data_dir)

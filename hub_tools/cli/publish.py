@@ -1,41 +1,14 @@
 """`hubtool push`, `hubtool release` and `hubtool verify`."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-ENDPOINT_HELP = ("Hub endpoint. Default: HF_ENDPOINT; else the Hub if a token is configured; else the local "
-                 "staging hub (started if needed).")
-
-
-def _console() -> Console:
-    return Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-
-def _out() -> Console:
-    return Console(width=None if sys.stdout.isatty() else 160)
-
-
-def _human(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
-
-
-def _target(endpoint: str | None):
-    from hub_tools.hub.endpoint import resolve_target
-
-    target = resolve_target(endpoint)
-    if target.note:
-        _console().print(f"[cyan]{target.note}[/]")
-    return target
+from hub_tools.cli import output
+from hub_tools.cli.options import endpoint_option, hub_target, json_option
 
 
 def print_plan(plan: dict, title: str) -> None:
@@ -43,21 +16,21 @@ def print_plan(plan: dict, title: str) -> None:
     for col in ("action", "file", "size"):
         table.add_column(col)
     for c in plan["changes"]:
-        table.add_row(c["action"], c["path"], _human(c["size"]))
+        table.add_row(c["action"], c["path"], output.human_bytes(c["size"]))
     s = plan["summary"]
-    _out().print(table if plan["changes"] else f"{title}: nothing to change")
-    _out().print(f"{s['add']} added, {s['change']} changed, {s['remove']} removed, {s['unchanged']} unchanged; "
-                 f"{_human(s['upload_bytes'])} to upload")
+    output.stdout().print(table if plan["changes"] else f"{title}: nothing to change")
+    output.stdout().print(f"{s['add']} added, {s['change']} changed, {s['remove']} removed, {s['unchanged']} unchanged; "
+                 f"{output.human_bytes(s['upload_bytes'])} to upload")
 
 
 def push_artifact(artifact_dir: Path, repo_id: str, revision: str, private: bool, version: str | None,
                   license_: str | None, endpoint: str | None, dry_run: bool = False):
     """Validate, render the card and push (or only plan, with ``dry_run``). Exits 1 on an invalid artifact."""
-    from hub_tools.artifacts.provenance import read_provenance
     from hub_tools.artifacts.cards import CardContext, render_card
-    from hub_tools.cli.validate import print_report
     from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND
-    from hub_tools.publish.push import PublishError, plan_push
+    from hub_tools.artifacts.provenance import read_provenance
+    from hub_tools.cli.validate import print_report
+    from hub_tools.publish.push import plan_push
     from hub_tools.publish.push import push as do_push
     from hub_tools.validate import validate_artifact
 
@@ -70,17 +43,14 @@ def push_artifact(artifact_dir: Path, repo_id: str, revision: str, private: bool
     ctx = CardContext(name=prov.name, kind=prov.kind, repo_id=repo_id, revision=revision, version=version,
                       license=license_ or prov.card.get("license", "other"), languages=prov.language)
     card_text = render_card(artifact_dir, ctx, report.statistics.get(artifact_dir.name))
-    api = _target(endpoint).api()  # after validation: an invalid artifact never starts a hub
-    try:
-        if dry_run:
-            return plan_push(api, artifact_dir, repo_id, repo_type, revision, card_text)
-        message = f"hubtool push{' ' + version if version else ''}: {prov.name}"
-        description = f"{prov.kind} from recipe {prov.recipe.name} {prov.recipe.version}" + (
-            f", git {prov.git_commit[:12]}" if prov.git_commit else "")
-        return do_push(api, artifact_dir, repo_id, repo_type, revision, message, description, private,
-                       prov.card.get("sdk", "gradio") if repo_type == "space" else None, card_text)
-    except PublishError as err:
-        raise click.ClickException(str(err))
+    api = hub_target(endpoint).api()  # after validation: an invalid artifact never starts a hub
+    if dry_run:
+        return plan_push(api, artifact_dir, repo_id, repo_type, revision, card_text)
+    message = f"hubtool push{' ' + version if version else ''}: {prov.name}"
+    description = f"{prov.kind} from recipe {prov.recipe.name} {prov.recipe.version}" + (
+        f", git {prov.git_commit[:12]}" if prov.git_commit else "")
+    return do_push(api, artifact_dir, repo_id, repo_type, revision, message, description, private,
+                   prov.card.get("sdk", "gradio") if repo_type == "space" else None, card_text)
 
 
 @click.command(epilog="""\b
@@ -94,25 +64,25 @@ Exit code: 0 pushed (or nothing to change), 1 invalid artifact or Hub refusal, 2
 @click.option("--private", is_flag=True, help="Create the repo private.")
 @click.option("--version", "version", default=None, help="Version named in the card and the commit message.")
 @click.option("--license", "license_", default=None, help="Licence id for the card (default: hubtool.json card).")
-@click.option("--endpoint", default=None, help=ENDPOINT_HELP)
+@endpoint_option
 @click.option("--dry-run", is_flag=True, help="Print the plan (files added/changed/removed/unchanged) and stop.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def push(artifact_dir: Path, repo_id: str, revision: str, private: bool, version: str | None, license_: str | None,
          endpoint: str | None, dry_run: bool, as_json: bool) -> None:
     """Push one artifact folder and its generated card as one commit; the repo ends up equal to the folder."""
     result = push_artifact(artifact_dir, repo_id, revision, private, version, license_, endpoint, dry_run)
     if dry_run:
         plan = result.to_dict()
-        click.echo(json.dumps(plan, indent=2)) if as_json else print_plan(plan, f"{repo_id}@{revision} (dry run)")
+        output.emit(plan, as_json, lambda p: print_plan(p, f"{repo_id}@{revision} (dry run)"))
         return
     out = {"repo_id": repo_id, "revision": revision, "commit": result.commit, "head": result.head,
            "attempts": result.attempts, "plan": result.plan.to_dict()}
     if as_json:
-        click.echo(json.dumps(out, indent=2))
+        output.emit(out, as_json)
     elif result.commit:
         s = result.plan.summary()
         click.echo(f"pushed {repo_id}@{revision}: commit {result.commit[:10]} ({s['add']} added, {s['change']} "
-                   f"changed, {s['remove']} removed, {_human(s['upload_bytes'])} uploaded)")
+                   f"changed, {s['remove']} removed, {output.human_bytes(s['upload_bytes'])} uploaded)")
     else:
         click.echo(f"{repo_id}@{revision} already equals {artifact_dir}: no commit made (head {result.head[:10]})")
 
@@ -127,27 +97,23 @@ Exit code: 0 released and verified, 1 invalid/refused/verification failed, 2 usa
 @click.argument("manifest_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan of every artifact; change nothing.")
 @click.option("--only", multiple=True, help="Release only this artifact (repeatable).")
-@click.option("--endpoint", default=None, help=ENDPOINT_HELP)
+@endpoint_option
 @click.option("--no-verify", is_flag=True, help="Skip reading the release back.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def release(manifest_path: Path, dry_run: bool, only: tuple[str, ...], endpoint: str | None, no_verify: bool,
             as_json: bool) -> None:
     """Publish every artifact of a release manifest, tag the version, update the collection, verify."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from hub_tools.artifacts.manifest import load_manifest
     from hub_tools.cli.validate import print_report
-    from hub_tools.artifacts.manifest import ManifestError, load_manifest
-    from hub_tools.publish.push import PublishError
-    from hub_tools.publish.release import ReleaseError, ReleaseInvalid, run_release
+    from hub_tools.publish.release import ReleaseInvalid, run_release
 
-    try:
-        manifest = load_manifest(manifest_path)
-    except ManifestError as err:
-        raise click.ClickException(f"{err}\nRun `hubtool validate {manifest_path}` for every problem at once.")
-    api = _target(endpoint).api()
+    manifest = load_manifest(manifest_path)
+    api = hub_target(endpoint).api()
     quiet = as_json or not sys.stderr.isatty()
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                        console=_console(), disable=quiet)
+                        console=output.stderr(), disable=quiet)
     try:
         with progress:
             task = progress.add_task("validating", total=None)
@@ -155,25 +121,20 @@ def release(manifest_path: Path, dry_run: bool, only: tuple[str, ...], endpoint:
             def on_step(msg: str) -> None:
                 progress.update(task, description=msg)
                 if quiet and not as_json:
-                    _console().print(msg)
+                    output.stderr().print(msg)
 
             result = run_release(manifest, api, dry_run=dry_run, only=set(only) or None, verify=not no_verify,
                                  on_step=on_step)
     except ReleaseInvalid as err:
         if as_json:
-            click.echo(json.dumps({"ok": False, "stage": "validate",
-                                   "findings": [f.to_dict() for f in err.report.findings]}, indent=2))
+            output.emit({"ok": False, "stage": "validate", "findings": [f.to_dict() for f in err.report.findings]},
+                        as_json)
         else:
             print_report(err.report, False, f"hubtool release {manifest_path}: validation")
-            _console().print("[red]release stopped before the first upload[/]")
+            output.stderr().print("[red]release stopped before the first upload[/]")
         raise SystemExit(1)
-    except (ReleaseError, PublishError) as err:
-        raise click.ClickException(f"{err}\nRe-run the same command once fixed: finished artifacts are skipped.")
     data = result.to_dict()
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-    else:
-        _print_release(data)
+    output.emit(data, as_json, _print_release)
     if data["verified"] is False:
         raise SystemExit(1)
 
@@ -185,16 +146,16 @@ def _print_release(data: dict) -> None:
         table.add_column(col, overflow="fold")
     for a in data["artifacts"]:
         s = a["plan"]["summary"]
-        changes = f"+{s['add']} ~{s['change']} -{s['remove']} ({_human(s['upload_bytes'])})"
+        changes = f"+{s['add']} ~{s['change']} -{s['remove']} ({output.human_bytes(s['upload_bytes'])})"
         commit = (a["commit"] or "no change")[:10] if not data["dry_run"] else "-"
         table.add_row(a["name"], a["repo_id"], a["branch"], a["tag"], commit, changes, a["url"])
-    _out().print(table)
+    output.stdout().print(table)
     if data["dry_run"]:
         for a in data["artifacts"]:
             for c in a["plan"]["changes"]:
-                _out().print(f"  {a['name']}: {c['action']:9s} {c['path']} ({_human(c['size'])})")
+                output.stdout().print(f"  {a['name']}: {c['action']:9s} {c['path']} ({output.human_bytes(c['size'])})")
         return
-    _out().print(f"{data['commits']} commit(s); tags created: {', '.join(data['tags_created']) or 'none'}; "
+    output.stdout().print(f"{data['commits']} commit(s); tags created: {', '.join(data['tags_created']) or 'none'}; "
                  f"collection: {data['collection'] or '-'}")
     if data["verify"] is not None:
         _print_verify(data["verify"])
@@ -207,9 +168,9 @@ def _print_verify(checks: list[dict]) -> None:
     for c in checks:
         table.add_row(c["artifact"], f"{c['repo']}@{c['revision']}", c["check"],
                       "[green]pass[/]" if c["ok"] else "[red]FAIL[/]", c["detail"])
-    _out().print(table)
+    output.stdout().print(table)
     failed = [c for c in checks if not c["ok"]]
-    _out().print("[green]verified[/]" if not failed else f"[red]{len(failed)} check(s) failed[/]")
+    output.stdout().print("[green]verified[/]" if not failed else f"[red]{len(failed)} check(s) failed[/]")
 
 
 @click.command(epilog="""\b
@@ -219,21 +180,15 @@ Examples:
 Exit code: 0 every check passed, 1 a mismatch or an unreadable artifact.""")
 @click.argument("manifest_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--only", multiple=True, help="Verify only this artifact (repeatable).")
-@click.option("--endpoint", default=None, help=ENDPOINT_HELP)
-@click.option("--json", "as_json", is_flag=True)
+@endpoint_option
+@json_option
 def verify(manifest_path: Path, only: tuple[str, ...], endpoint: str | None, as_json: bool) -> None:
     """Read a published release back as the community would (load_dataset, snapshot_download, generate)."""
-    from hub_tools.artifacts.manifest import ManifestError, load_manifest
+    from hub_tools.artifacts.manifest import load_manifest
     from hub_tools.publish.verify import verify_release
 
-    try:
-        manifest = load_manifest(manifest_path)
-    except ManifestError as err:
-        raise click.ClickException(str(err))
-    checks = [c.__dict__ for c in verify_release(manifest, _target(endpoint).api(), only=set(only) or None)]
-    if as_json:
-        click.echo(json.dumps({"ok": all(c["ok"] for c in checks), "checks": checks}, indent=2))
-    else:
-        _print_verify(checks)
+    manifest = load_manifest(manifest_path)
+    checks = [c.__dict__ for c in verify_release(manifest, hub_target(endpoint).api(), only=set(only) or None)]
+    output.emit({"ok": all(c["ok"] for c in checks), "checks": checks}, as_json, lambda d: _print_verify(d["checks"]))
     if not all(c["ok"] for c in checks):
         raise SystemExit(1)

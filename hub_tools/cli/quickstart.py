@@ -7,26 +7,25 @@ from pathlib import Path
 
 import click
 
+from hub_tools.cli.options import hub_target, json_option
+
 
 @click.command(epilog="\b\nExamples:\n  hubtool quickstart\n  hubtool quickstart --workdir ./demo --json")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the sample artifacts are built. [default: $HUBTOOL_HOME/quickstart]")
-@click.option("--endpoint", default=None, help="Hub endpoint. Default: the local staging hub.")
-@click.option("--json", "as_json", is_flag=True, help="Print the release result as JSON.")
+@click.option("--endpoint", default=None, metavar="URL",
+              help="Hub endpoint. Default: the local staging hub, also when HF_ENDPOINT or a Hub token is set.")
+@json_option
 def quickstart(workdir: Path | None, endpoint: str | None, as_json: bool) -> None:
     """Build a sample release (corpus, instructions, preferences, a tiny Llama with two LoRA variants,
     a Space), validate it, publish it to the local staging hub, and read it all back."""
-    from hub_tools.cli.publish import _print_release, _target
-    from hub_tools.hub.endpoint import HF_HUB_URL
-    from hub_tools.localhub.server import default_home
     from hub_tools.artifacts.manifest import load_manifest
-    from hub_tools.publish.release import ReleaseError, ReleaseInvalid, run_release
+    from hub_tools.cli.publish import _print_release
+    from hub_tools.localhub.server import default_home
+    from hub_tools.publish.release import ReleaseInvalid, run_release
     from hub_tools.samples.builders import build_sample_release
 
-    target = _target(endpoint)
-    if target.endpoint == HF_HUB_URL:
-        raise click.UsageError("quickstart publishes sample data: point it at a staging hub (--endpoint) or unset "
-                               "your Hub token to use the local one")
+    target = hub_target(endpoint, rehearsal=True)
     workdir = workdir or default_home() / "quickstart"
     if (workdir / "release.yaml").is_file():  # built before: releasing it again must change nothing
         click.echo(f"using the sample release in {workdir}", err=True)
@@ -38,8 +37,6 @@ def quickstart(workdir: Path | None, endpoint: str | None, as_json: bool) -> Non
         result = run_release(manifest, target.api(), on_step=lambda m: click.echo(m, err=True)).to_dict()
     except ReleaseInvalid as err:
         raise click.ClickException(f"{err}: run `hubtool validate {manifest.source}`")
-    except ReleaseError as err:
-        raise click.ClickException(str(err))
     result["manifest"] = str(manifest.source)
     result["note"] = target.note
     if as_json:

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import click
 
+from hub_tools.cli.options import (endpoint_option, hub_target, hub_target_if_needed, is_hub_ref, json_option,
+                                   require_on_hub)
+
 
 @click.group()
 def recipe() -> None:
@@ -35,24 +38,23 @@ Exit code: 0 done, 1 bad input with on_error: stop (file and line are printed), 
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Artifact folder (default: the config's `output`).")
 @click.option("--resume", is_flag=True, help="Keep finished datatrove tasks of an interrupted run.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.pass_context
-def corpus(ctx: click.Context, config_path: Path, workers: int | None, output: Path | None, resume: bool,
+@endpoint_option
+@json_option
+def corpus(config_path: Path, workers: int | None, output: Path | None, resume: bool, endpoint: str | None,
            as_json: bool) -> None:
     """Clean, filter, deduplicate and split raw target-language text into a corpus artifact (datatrove)."""
     from rich.console import Console
     from rich.table import Table
 
     from recipes.corpus.blocks import InputProblem
-    from recipes.corpus.config import ConfigError, load_config
+    from recipes.corpus.config import load_config
     from recipes.corpus.pipeline import ClusterSubmitted, run_corpus
 
     verbose = logging.getLogger().level <= logging.DEBUG
     _quiet_datatrove(verbose)
-    try:
-        cfg = load_config(config_path)
-    except ConfigError as err:
-        raise click.UsageError(str(err))
+    cfg = load_config(config_path)
+    if any(s.hub for s in cfg.sources):  # Hub dataset sources are read from it
+        require_on_hub(hub_target(endpoint), "dataset", *(s.hub for s in cfg.sources))
     err_console = Console(stderr=True)
     try:
         with err_console.status("running the corpus recipe") as status:
@@ -103,7 +105,7 @@ Exit code: 0 done, 1 a task failed (re-run with --resume), 2 usage/config error.
 @click.option("--endpoint", default=None, help="Hub the backbone is read from when it is a repo id (default: "
                                               "HF_ENDPOINT, the Hub with a token, else the local staging hub).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoints.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option
 def synth(config_path: Path, workers: int | None, output: Path | None, endpoint_url: str | None,
           endpoint: str | None, resume: bool, as_json: bool) -> None:
     """Synthetic instructions (Magpie, translation, X-Instruction backtranslation) on datatrove's inference
@@ -111,7 +113,7 @@ def synth(config_path: Path, workers: int | None, output: Path | None, endpoint_
     from rich.console import Console
     from rich.table import Table
 
-    from recipes.synth.config import ConfigError, load_config
+    from recipes.synth.config import load_config
     from recipes.synth.pipeline import ClusterSubmitted, run_synth
 
     verbose = logging.getLogger().level <= logging.DEBUG
@@ -120,21 +122,15 @@ def synth(config_path: Path, workers: int | None, output: Path | None, endpoint_
         cfg = load_config(config_path)
         if endpoint_url:
             cfg.server = cfg.server.model_copy(update={"type": "endpoint", "endpoint_url": endpoint_url})
-        if not Path(cfg.backbone.model).exists() or (cfg.input is not None and cfg.input.hub):
-            from hub_tools.cli.publish import _target
-
-            _target(endpoint)  # the backbone (here and in datatrove's server process) and a Hub input come from it
-        from recipes.synth.rollouts import PROGRESS_LISTENERS
-
+        if is_hub_ref(cfg.backbone.model) or (cfg.input is not None and cfg.input.hub):
+            # the backbone (here and in datatrove's server process) and a Hub input come from it
+            target = hub_target(endpoint)
+            require_on_hub(target, "model", *(r for r in (cfg.backbone.model, cfg.backbone.adapter) if is_hub_ref(r)))
+            require_on_hub(target, "dataset", cfg.input.hub if cfg.input is not None else None)
         title = f"synth ({cfg.method}, {cfg.server.type} server, {cfg.executor.tasks} tasks)"
         with Console(stderr=True).status(f"{title}: starting") as status:
-            PROGRESS_LISTENERS.append(lambda line: status.update(f"{title}: {line}"))
-            try:
-                result = run_synth(cfg, output=output, workers=workers, resume=resume)
-            finally:
-                PROGRESS_LISTENERS.clear()
-    except ConfigError as err:
-        raise click.UsageError(str(err))
+            result = run_synth(cfg, output=output, workers=workers, resume=resume,
+                               on_step=lambda line: status.update(f"{title}: {line}"))
     except ClusterSubmitted as err:
         click.echo(str(err))
         return
@@ -176,8 +172,9 @@ The results file is what `eval_results:` in release.yaml points at (model-index 
 @click.option("--limit", type=click.IntRange(1), default=None, help="First N rows of each task.")
 @click.option("--max-new-tokens", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@endpoint_option
 def evaluate_cmd(model: str, model_revision: str | None, adapter: str | None, adapter_revision: str | None,
-                 tasks: str, limit: int | None, max_new_tokens: int, out: Path) -> None:
+                 tasks: str, limit: int | None, max_new_tokens: int, out: Path, endpoint: str | None) -> None:
     """Score a model or adapter on the bundled Basque tasks (BLEU/chrF, exact match, MC log-likelihood)."""
     from recipes.evaluate.runner import TASKS, load_model, results_document, run_task
 
@@ -185,6 +182,7 @@ def evaluate_cmd(model: str, model_revision: str | None, adapter: str | None, ad
     unknown = [t for t in names if t not in TASKS]
     if unknown:
         raise click.UsageError(f"unknown task(s) {', '.join(unknown)}; available: {', '.join(TASKS)}")
+    hub_target_if_needed(endpoint, model, adapter)
     m = load_model(model, adapter, model_revision, adapter_revision)
     results = []
     for name in names:
@@ -233,12 +231,17 @@ Multi-GPU: accelerate launch --config_file recipes/configs/accelerate/fsdp.yaml 
 @click.option("--list", "list_only", is_flag=True, help="Print the variants the grid expands to.")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint of each variant.")
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("--json", "as_json", is_flag=True)
+@endpoint_option
+@json_option
 def train_cmd(config_path: Path, variants: tuple[str, ...], list_only: bool, resume: bool, output: Path | None,
-              as_json: bool) -> None:
+              endpoint: str | None, as_json: bool) -> None:
     """Fine-tune the backbone on the configured data mix (TRL SFTTrainer; LoRA or full), one artifact per variant."""
-    from recipes.train.config import TrainConfigError, expand_variants, load_train_config
-    from recipes.train.run import train_grid
+    from recipes.train.config import (
+        TrainConfigError,
+        expand_variants,
+        load_train_config,
+    )
+    from recipes.train.run import TINY_BASE, train_grid
 
     try:
         cfg = load_train_config(config_path)
@@ -249,6 +252,11 @@ def train_cmd(config_path: Path, variants: tuple[str, ...], list_only: bool, res
         for v in grid:
             click.echo(f"{v.name}  " + " ".join(f"{k}={on}" for k, on in v.use.items()))
         return
+    base_on_hub = cfg.base_model != TINY_BASE and is_hub_ref(cfg.resolve(cfg.base_model))
+    if base_on_hub or any(src.hub for src in cfg.data.values()):  # the backbone or a data source is on a Hub
+        target = hub_target(endpoint)
+        require_on_hub(target, "model", cfg.base_model if base_on_hub else None)
+        require_on_hub(target, "dataset", *(src.hub for src in cfg.data.values()))
     try:
         results = train_grid(cfg, variants, output, resume=resume, on_step=lambda m: click.echo(m, err=True))
     except TrainConfigError as err:
@@ -279,8 +287,9 @@ The salt pseudonymizes usernames; keep it secret and stable between releases."""
 @click.option("--bootstrap", "bootstrap_rounds", type=click.IntRange(0), default=1000, show_default=True)
 @click.option("--salt-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Secret salt for username pseudonyms (default: env HUBTOOL_PREFERENCES_SALT).")
+@endpoint_option
 def preferences_cmd(source: str, out: Path, name: str, language: str, include_raw: bool, bootstrap_rounds: int,
-                    salt_file: Path | None) -> None:
+                    salt_file: Path | None, endpoint: str | None) -> None:
     """Arena votes -> preference dataset (sanitized arena view, DPO pairs, KTO unpaired) + rankings."""
     import os
 
@@ -289,6 +298,7 @@ def preferences_cmd(source: str, out: Path, name: str, language: str, include_ra
     salt = (salt_file.read_bytes().strip() if salt_file else os.environ.get("HUBTOOL_PREFERENCES_SALT", "").encode())
     if not salt:
         raise click.UsageError("no salt: set HUBTOOL_PREFERENCES_SALT or pass --salt-file (keep it secret)")
+    hub_target_if_needed(endpoint, source)  # --votes ORG/REPO: the export repo on that Hub
     votes = load_votes(source)
     try:
         build_preferences(votes, out, name, language, salt, include_raw, bootstrap_rounds, source=source)

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 import yaml
 
-from hub_tools.cli.publish import ENDPOINT_HELP, _target, print_plan, push_artifact
+from hub_tools.cli.options import endpoint_option, hub_target, json_option
+from hub_tools.cli.publish import print_plan, push_artifact
 
 CONFIG_HELP = "Space settings YAML (default: space/space.yaml of this checkout)."
 
@@ -44,9 +45,9 @@ Space settings; hubtool never sends tokens anywhere.""")
 @click.option("--private", is_flag=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the staged Space folder here (default: a temporary folder).")
-@click.option("--endpoint", default=None, help=ENDPOINT_HELP)
+@endpoint_option
 @click.option("--dry-run", is_flag=True, help="Stage, validate and print the plan; upload nothing.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def deploy(repo_id: str, config: Path | None, votes_repo: str | None, model_endpoint: str | None, license_: str,
            private: bool, out: Path | None, endpoint: str | None, dry_run: bool, as_json: bool) -> None:
     """Stage space/ (app, vendored hubtool modules, settings, pinned requirements, README metadata),
@@ -75,7 +76,7 @@ def deploy(repo_id: str, config: Path | None, votes_repo: str | None, model_endp
                 print_plan(plan, f"{repo_id} (dry run)")
                 click.echo(f"variables to set: {', '.join(variables)}")
             return
-        api = _target(endpoint).api()
+        api = hub_target(endpoint).api()
         for key, value in variables.items():
             api.add_space_variable(repo_id, key, value, description="set by hubtool space deploy")
     data = {"repo_id": repo_id, "commit": result.commit, "head": result.head, "variables": variables,
@@ -97,7 +98,7 @@ Examples:
 @click.option("--port", default=7860, show_default=True, type=int)
 @click.option("--votes-db", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="SQLite vote store (default: the settings' votes_db).")
-@click.option("--endpoint", default=None, help=ENDPOINT_HELP)
+@endpoint_option
 def run(config: Path | None, host: str, port: int, votes_db: Path | None, endpoint: str | None) -> None:
     """Serve the demo locally; models are loaded from the Hub endpoint (the local hub by default)."""
     import os
@@ -107,7 +108,7 @@ def run(config: Path | None, host: str, port: int, votes_db: Path | None, endpoi
     config = _settings_path(config)
     if votes_db:
         os.environ["HUBTOOL_VOTES_DB"] = str(votes_db.resolve())
-    _target(endpoint)  # binds every Hugging Face client of this process to the endpoint
+    hub_target(endpoint)  # binds every Hugging Face client of this process to the endpoint
     sys.path.insert(0, str(space_source()))
     from app import create_demo  # noqa: E402  (space/app.py)
     from settings import SettingsError, load_settings
@@ -129,7 +130,7 @@ Exit code: 0 when every vote was acknowledged, 1 otherwise.""")
 @click.option("--voters", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--votes", default=1000, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=0, type=int)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def loadtest(url: str, voters: int, votes: int, seed: int, as_json: bool) -> None:
     """Simulated voters play arena battles and vote through the app's Gradio API; latencies reported."""
     from rich.progress import Progress

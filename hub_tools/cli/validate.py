@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from hub_tools.artifacts.provenance import ArtifactKind
+from hub_tools.cli.options import json_option
 from hub_tools.validate.findings import Report
 
 KINDS = list(ArtifactKind.__args__)  # type: ignore[attr-defined]
@@ -44,7 +45,7 @@ Codes, severities and fixes: docs/validation.md.""")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--kind", type=click.Choice(KINDS), default=None, help="Artifact kind (default: from hubtool.json).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@json_option
 @click.option("--endpoint", default=None, help="Hub to look adapter bases up on (default: HF_ENDPOINT, the Hub "
                                                "if a token is set, a running local hub; else no lookups).")
 def validate(path: Path, kind: str | None, strict: bool, as_json: bool, endpoint: str | None) -> None:

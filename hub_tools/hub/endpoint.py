@@ -79,11 +79,15 @@ def bind_endpoint(endpoint: str, token: str | None = None) -> HubTarget:
 
 
 def resolve_target(endpoint: str | None = None, token: str | None = None,
-                   data_dir: str | Path | None = None) -> HubTarget:
-    """The Hub a command talks to, in this order: ``--endpoint``; ``HF_ENDPOINT``; the real Hub when a
-    token is configured (``HF_TOKEN`` or ``hf auth login``); otherwise the embedded local staging hub,
-    started in the background if needed. Binds the process to it."""
-    chosen = endpoint or os.environ.get("HF_ENDPOINT")
+                   data_dir: str | Path | None = None, rehearsal: bool = False) -> HubTarget:
+    """The Hub a command talks to: the one rule every hubtool command follows. In this order:
+    ``--endpoint``; the ``HF_ENDPOINT`` environment variable; the real Hub when a token is configured
+    (``HF_TOKEN`` or ``hf auth login``); otherwise the embedded local staging hub, started in the
+    background if needed. A ``rehearsal`` (the quickstart, which publishes sample data) skips the middle
+    two: ``--endpoint`` or the local hub. Binds the process to the choice; ``note`` says which and why."""
+    chosen, why = (endpoint, "--endpoint") if endpoint else (None, "")
+    if not chosen and not rehearsal and os.environ.get("HF_ENDPOINT"):
+        chosen, why = os.environ["HF_ENDPOINT"], "HF_ENDPOINT"
     if chosen:
         target = bind_endpoint(chosen, token)
         if target.local and target.token is None:
@@ -91,13 +95,16 @@ def resolve_target(endpoint: str | None = None, token: str | None = None,
             local_token = admin_token(Path(data_dir or default_data_dir()), create=False)
             if local_token:
                 target = bind_endpoint(chosen, local_token)
-        return target
-    if token or get_token():
-        return bind_endpoint(HF_HUB_URL, token)
+        return HubTarget(target.endpoint, target.token, target.local, f"hub: {target.endpoint} (from {why})")
+    if not rehearsal and (token or get_token()):
+        target = bind_endpoint(HF_HUB_URL, token)
+        return HubTarget(target.endpoint, target.token, False, f"hub: {HF_HUB_URL} (a Hub token is configured)")
     hub, started = ensure_hub(data_dir)
     target = bind_endpoint(hub.url, admin_token(hub.data_dir))
-    note = (f"No endpoint or token configured: using the local staging hub at {hub.url}"
-            f" ({'started now' if started else 'already running'}; data in {hub.data_dir})")
+    reason = "a rehearsal publishes to the local hub unless --endpoint says otherwise" if rehearsal else \
+        "no endpoint or token configured"
+    note = (f"hub: using the local staging hub at {hub.url} ({reason}; "
+            f"{'started now' if started else 'already running'}; data in {hub.data_dir})")
     log.debug(note)
     return HubTarget(target.endpoint, target.token, True, note)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 
+from hub_tools.errors import HubtoolError
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
 _REF_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._/-]{0,199}$")
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
 
 
-class InvalidName(ValueError):
+class InvalidName(HubtoolError, ValueError):
     """A repo id part or a ref name the Hub would refuse; the message says which rule."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from hub_tools.errors import HubtoolError
 from hub_tools.artifacts.manifest import ArtifactSpec, Manifest, PromoteRule
 
 
@@ -15,7 +16,7 @@ class Promotion:
     metric: str
 
 
-class PromoteError(ValueError):
+class PromoteError(HubtoolError, ValueError):
     pass
 
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hub_tools.errors import HubtoolError
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
@@ -64,7 +65,7 @@ class PushPlan:
                 "changes": [asdict(c) for c in self.changes if c.action != "unchanged"]}
 
 
-class PublishError(RuntimeError):
+class PublishError(HubtoolError, RuntimeError):
     """A Hub refusal explained for people: what failed, and what to do."""
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable, Iterator
 
+from hub_tools.errors import HubtoolError
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
@@ -32,8 +33,8 @@ log = logging.getLogger(__name__)
 STATE_DIR = ".hubtool"
 
 
-class ReleaseError(RuntimeError):
-    pass
+class ReleaseError(HubtoolError, RuntimeError):
+    """A release that stopped; re-running the same command continues it (finished artifacts are skipped)."""
 
 
 class ReleaseInvalid(ReleaseError):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from hub_tools.errors import HubtoolError
 from hub_tools.artifacts.provenance import Provenance, RecipeInfo, write_provenance
 
 APP_FILES = ("app.py", "backends.py", "leaderboard.py", "settings.py", "votes.py")
@@ -24,7 +25,7 @@ REQUIREMENTS = ("gradio", "huggingface_hub", "transformers", "tokenizers", "safe
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-class SpaceBundleError(ValueError):
+class SpaceBundleError(HubtoolError, ValueError):
     pass
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from datatrove.data import Document, DocumentsPipeline
 
+from hub_tools.errors import HubtoolError
 from hub_tools.text.pii import scrub
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
@@ -21,7 +22,7 @@ from datatrove.pipeline.readers.base import BaseDiskReader
 from datatrove.pipeline.readers.jsonl import JsonlReader
 
 
-class InputProblem(RuntimeError):
+class InputProblem(HubtoolError, RuntimeError):
     """Bad input with ``on_error: stop``."""
 
 

@@ -17,6 +17,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,7 +161,10 @@ class ClusterSubmitted(RuntimeError):
     pass
 
 
-def run_synth(cfg: SynthConfig, output: Path | None = None, workers: int | None = None, resume: bool = False) -> SynthResult:
+def run_synth(cfg: SynthConfig, output: Path | None = None, workers: int | None = None, resume: bool = False,
+              on_step: Callable[[str], None] | None = None) -> SynthResult:
+    """Generate, then post-process into an instructions artifact; ``on_step`` gets progress lines (this
+    process's requests only: datatrove's worker processes report to the log)."""
     from datatrove.pipeline.inference.run_inference import InferenceRunner
     from datatrove.pipeline.writers import JsonlWriter
 
@@ -182,7 +186,7 @@ def run_synth(cfg: SynthConfig, output: Path | None = None, workers: int | None 
     else:
         reader = SynthRows(_input_paths(cfg), cfg.input.model_dump(), cfg.system_prompts)
     runner = InferenceRunner(
-        rollout_fn=SynthRollout(cfg), config=inference_config(cfg),
+        rollout_fn=SynthRollout(cfg, on_step), config=inference_config(cfg),
         output_writer=JsonlWriter(str(work / "raw"), output_filename="${rank}_chunk_${chunk_index}.jsonl",
                                   compression=None),
         checkpoints_local_dir=str(work / "checkpoints"), records_per_chunk=cfg.records_per_chunk,

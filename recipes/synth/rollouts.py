@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import SynthConfig
@@ -36,13 +37,11 @@ class _Row:
     finish_reasons: list[str] = field(default_factory=list)
 
 
-PROGRESS_LISTENERS: list = []  # callables given the progress line (the CLI's status line); this process only
-
-
 class Throughput:
-    """Prompts/s and tokens/s of this process: to the listeners every second, to the log every ``interval``."""
+    """Prompts/s and tokens/s of this process: to ``on_step`` every second, to the log every ``interval``."""
 
-    def __init__(self, interval: float = 30.0):
+    def __init__(self, on_step: Callable[[str], None] | None = None, interval: float = 30.0):
+        self.on_step = on_step
         self.interval, self.start = interval, time.monotonic()
         self.last_log = self.last_show = self.start
         self.requests = self.tokens = 0
@@ -53,10 +52,9 @@ class Throughput:
         now = time.monotonic()
         elapsed = max(now - self.start, 1e-9)
         line = f"{self.requests:,} prompts, {self.requests / elapsed:.2f} prompts/s, {self.tokens / elapsed:.1f} tokens/s"
-        if now - self.last_show >= 1.0:
+        if self.on_step is not None and now - self.last_show >= 1.0:
             self.last_show = now
-            for listener in PROGRESS_LISTENERS:
-                listener(line)
+            self.on_step(line)
         if now - self.last_log >= self.interval:
             self.last_log = now
             log.info("synth: %s", line)
@@ -65,10 +63,15 @@ class Throughput:
 class SynthRollout:
     """Callable rollout for InferenceRunner: ``await rollout(document, generate)`` -> a JSON-able dict."""
 
-    def __init__(self, cfg: SynthConfig):
+    def __init__(self, cfg: SynthConfig, on_step: Callable[[str], None] | None = None):
         self.cfg = cfg
         self.use_chat = cfg.method != "magpie"
+        self.on_step = on_step
         self._meter: Throughput | None = None
+
+    def __getstate__(self) -> dict:
+        # Worker processes get no progress callback (it belongs to the CLI's process and may not pickle).
+        return {**self.__dict__, "on_step": None, "_meter": None}
 
     # -- requests -----------------------------------------------------------------------------------
     def _sampling(self, max_tokens: int, temperature: float | None = None, seed: int | None = None) -> dict:
@@ -102,7 +105,7 @@ class SynthRollout:
                 row.prompt_tokens += int(usage.get("prompt_tokens") or 0)
                 row.completion_tokens += int(usage.get("completion_tokens") or 0)
                 row.finish_reasons.append(result.finish_reason)
-                self._meter = self._meter or Throughput()
+                self._meter = self._meter or Throughput(self.on_step)
                 self._meter.add(int(usage.get("completion_tokens") or 0))
                 return result.text
             log.warning("synth: request failed (%s); attempt %d of %d", last, attempt + 1, server.retries + 1)

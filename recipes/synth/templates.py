@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from hub_tools.errors import UsageProblem
+
 SENTINEL = "\u241fHUBTOOL_QUERY\u241f"
 
 
-class TemplateError(ValueError):
-    pass
+class TemplateError(UsageProblem, ValueError):
+    """A tokenizer whose chat template cannot give a Magpie prefix."""
 
 
 @dataclass(frozen=True)
