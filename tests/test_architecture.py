@@ -30,6 +30,7 @@ RANKS = {
     "cards": 0,                        # templates only
     "hub_tools.pipelines": 8,          # chains of recipes and publishing
     "hub_tools.cli": 9,                # the console entry point, above everything
+    "hub_tools.artifact": 3,           # compatibility import of hub_tools.artifacts.provenance
     "hub_tools": 0,                    # the package itself (__version__)
 }
 
@@ -74,7 +75,8 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
                 anchor = package.split(".")
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join(anchor + ([base] if base else []))
-            targets = [f"{base}.{a.name}" for a in node.names] + [base]
+            # `from pkg import mod` depends on pkg.mod; `from mod import name` on mod
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
         for t in targets:
             resolved = _resolve(t, modules)
             if resolved and resolved != name:
