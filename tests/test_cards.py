@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from huggingface_hub import DatasetCard, DatasetCardData, ModelCard, ModelCardData, SpaceCard
 from safetensors import safe_open
 
-from hub_tools.artifacts.cards import size_category
+from hub_tools.publish.cards import size_category
 from hub_tools.cli import main
 
 

@@ -193,7 +193,7 @@ def test_a_source_can_be_a_hub_dataset_repo(api, repo_name, tmp_path):
 def test_card_lists_sources_filters_and_statistics(tiny_run):
     from huggingface_hub import DatasetCard
 
-    from hub_tools.artifacts.cards import CardContext, render_card
+    from hub_tools.publish.cards import CardContext, render_card
 
     card = DatasetCard(render_card(tiny_run.output, CardContext(
         name="eu", kind="corpus", repo_id="hitz/eu-corpus", license="cc0-1.0", languages=["eu"])))

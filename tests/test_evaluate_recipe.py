@@ -72,7 +72,7 @@ def test_cli_writes_results_that_cards_turn_into_model_index(tiny_model_dir, tmp
 
 
 def test_lm_eval_harness_json_becomes_model_index_entries(tmp_path, sample_release):
-    from hub_tools.artifacts.cards import CardContext, render_card
+    from hub_tools.publish.cards import CardContext, render_card
 
     doc = import_file(FIXTURE, model_name="hitz/latxa-instruct")
     assert "hf_AbCd" not in json.dumps(doc) and "/home/me" not in json.dumps(doc)  # model_args not copied

@@ -93,7 +93,7 @@ def test_preference_dataset_views_rankings_and_card(tmp_path):
     from huggingface_hub import DatasetCard
 
     from hub_tools.artifacts.provenance import read_provenance
-    from hub_tools.artifacts.cards import CardContext, render_card
+    from hub_tools.publish.cards import CardContext, render_card
     from hub_tools.validate import validate_artifact
 
     store = VoteStore(tmp_path / "votes.sqlite")

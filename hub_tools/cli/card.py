@@ -28,7 +28,7 @@ Figures come from the data and hubtool.json; templates from cards/ (override wit
 def card(path: Path, out: Path | None, repo: str | None, license_: str | None, revision: str | None,
          template: Path | None, as_json: bool) -> None:
     """Render README.md cards (YAML metadata + body) for a release manifest or one artifact folder."""
-    from hub_tools.artifacts.cards import CardContext, context_for, write_card
+    from hub_tools.publish.cards import CardContext, context_for, write_card
     from hub_tools.artifacts.manifest import ManifestError, load_manifest
     from hub_tools.artifacts.provenance import ProvenanceError, read_provenance
 

@@ -26,7 +26,7 @@ def print_plan(plan: dict, title: str) -> None:
 def push_artifact(artifact_dir: Path, repo_id: str, revision: str, private: bool, version: str | None,
                   license_: str | None, endpoint: str | None, dry_run: bool = False):
     """Validate, render the card and push (or only plan, with ``dry_run``). Exits 1 on an invalid artifact."""
-    from hub_tools.artifacts.cards import CardContext, render_card
+    from hub_tools.publish.cards import CardContext, render_card
     from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND
     from hub_tools.artifacts.provenance import read_provenance
     from hub_tools.cli.validate import print_report

@@ -22,9 +22,9 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from hub_tools import __version__
 from hub_tools.artifacts.provenance import read_provenance
-from hub_tools.artifacts.cards import context_for, render_card
+from hub_tools.publish.cards import context_for, render_card
 from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest, tag_name
-from hub_tools.publish.promote import choose
+from hub_tools.artifacts.promote import choose
 from hub_tools.publish.push import PublishError, explain_http_error, plan_push, push
 from hub_tools.validate import validate_manifest
 from hub_tools.validate.findings import Report

@@ -77,7 +77,7 @@ def verify_release(manifest: Manifest, api: HfApi, only: set[str] | None = None)
 
 def _verify_promotion(api, manifest: Manifest, rule, only, cache: str, checks: list[VerifyCheck]) -> None:
     """`main` of a promoted repo, at the version tag, holds exactly the winning variant's files."""
-    from hub_tools.publish.promote import choose
+    from hub_tools.artifacts.promote import choose
 
     promo = choose(manifest, rule)
     if only and promo.winner.name not in only:

@@ -115,7 +115,7 @@ def release_checks(manifest: Manifest) -> list[Finding]:
             add("HT003", f"{art.name}: {manifest.artifact_path(art)} does not exist", "artifacts", i, "path")
         if art.eval_results and not (manifest.base_dir / art.eval_results).is_file():
             add("HT003", f"{art.name}: eval results {art.eval_results} do not exist", "artifacts", i, "eval_results")
-    from hub_tools.publish.promote import PromoteError, choose
+    from hub_tools.artifacts.promote import PromoteError, choose
 
     for i, rule in enumerate(manifest.promote):
         try:
