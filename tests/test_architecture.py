@@ -2,7 +2,7 @@
 
 Walks every import of the shipped code with `ast` (function-level imports included: they are
 dependencies too) and asserts: no cycles between modules, nothing outside the CLI imports the CLI, and
-imports point down the layers below. Also: no module over 400 lines without a reason at its top.
+imports point down the layers below.
 """
 from __future__ import annotations
 
@@ -141,16 +141,6 @@ def test_imports_point_down_the_layers():
     upward = sorted(f"{m} (rank {_rank(m)}) -> {t} (rank {_rank(t)})" for m, targets in _graph().items()
                     for t in targets if _rank(t) > _rank(m))
     assert not upward, "imports against the layers:\n" + "\n".join(upward)
-
-
-def test_long_modules_say_why():
-    """A module over 400 lines carries a line starting with 'Long module:' near its top saying why."""
-    unexplained = []
-    for name, path in _modules().items():
-        lines = path.read_text(encoding="utf-8").splitlines()
-        if len(lines) > 400 and not any(line.lstrip("# ").startswith("Long module:") for line in lines[:30]):
-            unexplained.append(f"{name}: {len(lines)} lines")
-    assert not unexplained, unexplained
 
 
 def test_the_rules_see_real_imports():
