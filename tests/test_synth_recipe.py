@@ -155,6 +155,9 @@ def test_magpie_end_to_end_through_the_endpoint(recorder, model_server, tiny_mod
                 if "prompt" in b and b["prompt"].endswith("user<|end_header_id|>\n\n")}
     assert prefixes == {pre_query(tok, "Euskaraz erantzun beti.").prefix, pre_query(tok).prefix}
     assert all("messages" not in b for b in recorder.bodies)
+    assert all(b["add_special_tokens"] is False for b in recorder.bodies)  # no second BOS
+    first = [b for b in recorder.bodies if b["prompt"].endswith("user<|end_header_id|>\n\n")]
+    assert sorted(b["seed"] for b in first) == list(range(12))  # per-row seed: seed (0) x 1_000_003 + slot
     rows = read_rows(result.output)
     assert rows and len({r["id"] for r in rows}) == len(rows) == result.kept
     for r in rows:
@@ -166,6 +169,10 @@ def test_magpie_end_to_end_through_the_endpoint(recorder, model_server, tiny_mod
     prov = json.loads((result.output / "hubtool.json").read_text())
     assert prov["kind"] == "instructions" and prov["statistics"]["generation"]["requests"] == len(recorder.bodies)
     assert prov["recipe"]["name"] == "synth-magpie"
+    checked = CliRunner().invoke(main, ["validate", str(result.output), "--json"])
+    assert checked.exit_code == 0, checked.output
+    again = run_synth(cfg, output=tmp_path / "again")  # same config, same per-row seeds: the same rows
+    assert [r["messages"] for r in read_rows(again.output)] == [r["messages"] for r in rows]
 
 
 def test_backtranslation_links_each_row_to_its_source_document(recorder, model_server, tiny_model_dir, tmp_path):
@@ -356,6 +363,22 @@ def test_a_killed_run_resumes_exactly_where_it_stopped(standin, tiny_model_dir, 
     assert [{"id": r["id"], "messages": r["messages"]} for r in read_rows(tmp_path / "out")] == expected
 
 
+def test_endpoint_url_option_overrides_the_configured_server(standin, tiny_model_dir, tmp_path):
+    """`--endpoint-url` sends every request to a running server even when the config says `custom`."""
+    server, url = standin
+    server.script(magpie_answer)
+    config = write_config(tmp_path, None, tiny_model_dir, num_samples=4, executor={"tasks": 1, "workers": 1},
+                          postprocess={"language_check": False, "min_instruction_chars": 1, "min_response_chars": 1,
+                                       "near_dedup": {"enabled": False}})
+    assert load_config(config).server.type == "custom"
+    result = CliRunner().invoke(main, ["recipe", "synth", "--config", str(config), "--endpoint-url", url, "--json"])
+    assert result.exit_code == 0, result.output
+    assert server.received == server.answered == 4 * 2
+    assert json.loads(result.stdout)["server"] == "endpoint"
+    assert [r["messages"][0]["content"] for r in read_rows(tmp_path / "out")] == [f"Azaldu {i} zenbakia."
+                                                                               for i in range(4)]
+
+
 @pytest.mark.slow
 def test_datatrove_starts_hubtools_server_as_its_custom_server(tiny_model_dir, tmp_path):
     cfg = load_config(write_config(tmp_path, None, tiny_model_dir, num_samples=6,
@@ -387,17 +410,26 @@ def test_postprocess_counts_every_reason():
             row(7, "x", "y", error="timeout after 1s"),
             row(8, "Azaldu nola egiten den tortilla ona etxean, urratsez urrats eta xehetasunez.", basque, score=2),
             row(9, "Azaldu nola prestatzen den marmitakoa etxean, urratsez urrats eta xehetasunez.", basque, score=5),
-            row(10, "Nola esaten da euskaraz eskerrik asko eta zer esan nahi du zehazki?", basque)]  # no score
-    cfg = PostProcess(min_instruction_chars=10, judge={"enabled": True, "threshold": 3},
-                      near_dedup={"n_grams": 2})
+            row(10, "Nola esaten da euskaraz eskerrik asko eta zer esan nahi du zehazki?", basque),  # no score
+            row(11, "Azaldu " + "oso " * 80 + "luze.", basque, **ok),                          # instruction > 300
+            row(12, "Zein da Euskal Herriko mendirik garaiena eta zenbat metro ditu?", "Bai.", **ok),  # answer < 10
+            row(13, "Idatzi Euskal Herriko mendiei buruzko testu luze bat, mesedez.", basque * 5, **ok),  # > 400
+            row(14, "Zer egiten duzu udan zure familiarekin Euskal Herriko mendietan?",
+                "In summer we often go hiking in the mountains of the Basque Country with the whole family, "
+                "and we eat together at the top.", **ok)]                                       # answer not eu
+    cfg = PostProcess(min_instruction_chars=10, max_instruction_chars=300, max_response_chars=400,
+                      judge={"enabled": True, "threshold": 3}, near_dedup={"n_grams": 2})
     out = postprocess(rows, cfg, "eu", "/tmp/hubtool-minhash-test")
     assert [r["id"] for r in out.kept] == ["r0", "r9"]
     assert out.kept[0]["instruction"] == "Zein dira Euskal Herriko mendirik ezagunenak eta zergatik?"
     assert (out.kept[0]["instruction_language"], out.kept[0]["response_language"]) == ("eu", "eu")
     assert dict(out.dropped) == {"duplicate_instruction": 2, "refusal_or_boilerplate": 1, "instruction_too_short": 1,
                                  "instruction_not_eu": 1, "empty": 1, "generation_error": 1, "judge_unparsable": 1,
-                                 "judge_below_threshold": 1}
+                                 "judge_below_threshold": 1, "instruction_too_long": 1, "response_too_short": 1,
+                                 "response_too_long": 1, "response_not_eu": 1}
     assert out.examples["generation_error"] == "r7" and out.examples["instruction_not_eu"] == "r5"
+    assert [out.examples[r] for r in ("instruction_too_long", "response_too_short", "response_too_long",
+                                      "response_not_eu")] == ["r11", "r12", "r13", "r14"]
     assert len(out.kept) + sum(out.dropped.values()) == len(rows)
 
 
