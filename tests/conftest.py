@@ -64,7 +64,8 @@ class HubRunner:
     def start(self) -> None:
         proc = hubserver.start_background(
             self.data_dir, port=self.port,
-            extra_args=["--users-file", str(USERS_FILE), "--enable-fault-injection"])
+            extra_args=["--users-file", str(USERS_FILE), "--enable-fault-injection"],
+            timeout=600)  # a far safety net: a loaded 2-core machine starts it slowly
         assert proc.url == self.url
         self.pid = proc.pid
 

@@ -305,3 +305,34 @@ def test_404_and_409_are_explained(api, repo_name):
         api.create_tag(f"hitz/{repo_name}", tag="v1.0")
     message = explain_http_error(taken.value, f"hitz/{repo_name}", api.endpoint)
     assert message.startswith(f"conflict on hitz/{repo_name}") and "already exists" in message
+
+
+def test_push_retries_exactly_the_statuses_the_docs_name(hub, api, repo_name, tmp_path):
+    """docs/releasing.md lists the HTTP answers that are retried: each, answered once to the commit, costs
+    one more attempt and the push lands; another 5xx (501, 505) fails at once, with the status named."""
+    from pathlib import Path
+
+    from hub_tools.publish.push import RETRY_STATUSES, PublishError, push
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "releasing.md").read_text()
+    listed = re.search(r"HTTP ((?:\d{3}, )+\d{3} and \d{3})", " ".join(doc.split()))
+    assert listed, "docs/releasing.md no longer lists the retried statuses as `HTTP a, b and c`"
+    documented = {int(code) for code in re.findall(r"\d{3}", listed.group(1))}
+    assert documented == RETRY_STATUSES
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a\n")
+    for status in sorted(documented | {501, 505}):
+        repo = f"hitz/{repo_name}-{status}"
+        hub.set_faults([{"method": "POST", "path_contains": "/commit/", "times": 1, "status": status}])
+        try:
+            if status in documented:
+                result = push(api, folder, repo, "model", "main", "push", retries=1, backoff=0.01)
+                assert result.attempts == 2 and result.commit, status
+                assert "a.txt" in api.list_repo_files(repo)
+            else:
+                with pytest.raises(PublishError, match=str(status)):
+                    push(api, folder, repo, "model", "main", "push", retries=1, backoff=0.01)
+                assert "a.txt" not in api.list_repo_files(repo)  # not retried: nothing landed
+        finally:
+            hub.set_faults([])

@@ -59,7 +59,13 @@ class HubtoolGroup(click.Group):
 
 
 @click.group(cls=HubtoolGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-             epilog="Run `hubtool COMMAND --help` for a command's options and examples.")
+             epilog="""\b
+Examples:
+  hubtool quickstart                      # the end-to-end demo on the local hub and bundled data
+  hubtool validate release.yaml
+  hubtool release release.yaml --dry-run
+
+Run `hubtool COMMAND --help` for a command's options and examples.""")
 @click.version_option(__version__, prog_name="hubtool")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:

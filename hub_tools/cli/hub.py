@@ -15,6 +15,7 @@ Examples:
   hubtool hub serve --port 8760                  # foreground, data in ~/.cache/hubtool/localhub
   hubtool hub serve --data-dir /tmp/hub --port 0  # a free port, written to /tmp/hub/server.json
   hubtool hub start && hubtool hub status --json  # background
+  hubtool hub stop                               # stop the background hub
 """
 
 
@@ -64,7 +65,7 @@ def hub_start(data_dir: Path | None, port: int, as_json: bool) -> None:
     _print_hub(hub_proc, as_json, "started" if started else "already running")
 
 
-@hub.command("status")
+@hub.command("status", epilog=EPILOG_HUB)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @json_option
 def hub_status(data_dir: Path | None, as_json: bool) -> None:
@@ -79,7 +80,7 @@ def hub_status(data_dir: Path | None, as_json: bool) -> None:
     _print_hub(hub_proc, as_json, "running")
 
 
-@hub.command("stop")
+@hub.command("stop", epilog=EPILOG_HUB)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 def hub_stop(data_dir: Path | None) -> None:
     """Stop the background local hub."""

@@ -12,7 +12,12 @@ from hub_tools.cli.options import (endpoint_option, hub_target, hub_target_if_ne
                                    require_on_hub)
 
 
-@click.group()
+@click.group(epilog="""\b
+Examples:
+  hubtool recipe corpus --config recipes/configs/corpus/tiny.yaml
+  hubtool recipe synth --config recipes/configs/synth/tiny-magpie.yaml
+  hubtool recipe train --config recipes/configs/train/tiny.yaml --list
+""")
 def recipe() -> None:
     """Run a recipe that produces an artifact folder (then: hubtool validate / card / release)."""
 

@@ -15,7 +15,12 @@ from hub_tools.cli.publish import print_plan, push_artifact
 CONFIG_HELP = "Space settings YAML (default: space/space.yaml of this checkout)."
 
 
-@click.group()
+@click.group(epilog="""\b
+Examples:
+  hubtool space run                                      # the sample models, from the local hub
+  hubtool space deploy --repo hitz/latxa-demo --dry-run
+  hubtool space loadtest http://127.0.0.1:7860 --voters 50 --votes 1000 --json
+""")
 def space() -> None:
     """The demo Space: streaming chat, arena and leaderboard (space/app.py)."""
 

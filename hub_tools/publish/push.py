@@ -3,8 +3,8 @@
 The plan compares local content hashes with the remote tree (sha256 for LFS files, git blob ids for
 regular files), so unchanged files are never uploaded again and a push with nothing to change makes
 no commit. The repo ends up equal to the folder: remote files the folder lacks are deleted (except
-.gitattributes). A failed attempt is retried with backoff on 429/5xx/network errors by planning
-again: if the lost answer was a commit that did land, the new plan is empty and nothing is repeated.
+.gitattributes). A failed attempt is retried with backoff on RETRY_STATUSES (the list docs/releasing.md
+gives), a 412 (stale parent) and network errors, by planning again: if the lost answer was a commit that did land, the new plan is empty and nothing is repeated.
 """
 from __future__ import annotations
 
