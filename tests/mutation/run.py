@@ -123,9 +123,11 @@ def main() -> None:
     for module, tests in TARGETS.items():
         if args.only and module not in args.only:
             continue
-        with tempfile.TemporaryDirectory(prefix="hubtool-mutation-") as tmp:
-            mutants += run_target(module, tests, args.timeout, Path(tmp))
-        subprocess.run(["git", "checkout", "--", module], cwd=ROOT, check=True)  # belt and braces
+        try:
+            with tempfile.TemporaryDirectory(prefix="hubtool-mutation-") as tmp:
+                mutants += run_target(module, tests, args.timeout, Path(tmp))
+        finally:  # an interrupted run must not leave a mutant on disk
+            subprocess.run(["git", "checkout", "--", module], cwd=ROOT, check=True)
     command = "python tests/mutation/run.py" + "".join(f" --only {m}" for m in args.only or [])
     args.out.write_text(report(mutants, time.monotonic() - start, command))
     (args.out.with_suffix(".json")).write_text(json.dumps(mutants, indent=1) + "\n")
