@@ -21,6 +21,9 @@ import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Gradio recomputes its monitoring summary (a pandas group-by over recent events) after every event by
+# default; a streaming arena runs thousands of events, so recompute it every 200 instead.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "200")
 
 import gradio as gr  # noqa: E402
 
@@ -143,7 +146,7 @@ class Demo:
                    ((battle.model_a, "a", battle.sampling_a), (battle.model_b, "b", battle.sampling_b))]
         text_a = text_b = ""
         try:
-            for text_a, text_b in merge(*streams):
+            for text_a, text_b in merge(*streams, interval_s=s.stream_interval_s):
                 yield battle.shown("a", text_a), battle.shown("b", text_b), gr.skip(), gr.skip(), gr.skip()
         except StreamError as err:
             log.warning("battle %s: %s", battle.id, err)
@@ -371,7 +374,10 @@ def create_demo(settings: SpaceSettings | None = None, **kwargs) -> gr.Blocks:
 def launch(demo: gr.Blocks, **kwargs):
     """Queue and launch ``demo`` with the sign-in its settings ask for (kwargs go to Blocks.launch)."""
     state = demo.hubtool
-    demo.queue(default_concurrency_limit=state.settings.max_concurrent_battles)
+    battles = state.settings.max_concurrent_battles
+    demo.queue(default_concurrency_limit=battles)
+    # a streaming battle holds a worker thread while it waits for tokens: leave room for votes and page loads
+    kwargs.setdefault("max_threads", 2 * battles + 40)
     return demo.launch(**state.launch_kwargs(), **kwargs)
 
 

@@ -13,6 +13,7 @@ import json
 import os
 import queue
 import threading
+import time
 from typing import Iterator, Protocol
 
 from settings import ModelSpec, SettingsError, SpaceSettings
@@ -94,10 +95,12 @@ def load_backends(settings: SpaceSettings) -> dict[str, ChatBackend]:
 _DONE = object()
 
 
-def merge(a: Iterator[str], b: Iterator[str]) -> Iterator[tuple[str, str]]:
-    """Both streams read at once (one thread each); yields both texts so far after every piece.
+def merge(a: Iterator[str], b: Iterator[str], interval_s: float = 0.0) -> Iterator[tuple[str, str]]:
+    """Both streams read at once (one thread each); yields both texts so far when they grew, at most once
+    per ``interval_s`` (each update costs the server a render of both conversations, so under load fewer,
+    larger updates keep votes fast), and once more at the end.
 
-    A stream's error is raised here, after the other stream has been drained, as (side, exception).
+    A stream's error is raised after the other stream has ended, as a StreamError naming the side.
     """
     pieces: queue.Queue = queue.Queue()
 
@@ -113,16 +116,23 @@ def merge(a: Iterator[str], b: Iterator[str]) -> Iterator[tuple[str, str]]:
     threads = [threading.Thread(target=pump, args=(i, s), daemon=True) for i, s in enumerate((a, b))]
     for t in threads:
         t.start()
-    texts, live, errors = ["", ""], 2, []
+    texts, live, errors, dirty, last = ["", ""], 2, [], False, float("-inf")
     while live:
-        side, piece = pieces.get()
+        wait = max(0.0, last + interval_s - time.monotonic()) if dirty else None
+        try:
+            side, piece = pieces.get(timeout=wait)
+        except queue.Empty:
+            side, piece = None, None
         if piece is _DONE:
             live -= 1
         elif isinstance(piece, Exception):
             errors.append(StreamError(side, piece))
-        else:
+        elif piece is not None:
             texts[side] += piece
+            dirty = True
+        if dirty and live and time.monotonic() - last >= interval_s:
             yield texts[0], texts[1]
+            dirty, last = False, time.monotonic()
     if errors:
         raise errors[0]
     yield texts[0], texts[1]

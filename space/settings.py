@@ -68,6 +68,7 @@ class SpaceSettings:
     max_turns: int = 5                  # user turns per battle (the first prompt and the follow-ups)
     max_concurrent_battles: int = 16    # battles streamed at once (HTTP backends generate them in parallel)
     leaderboard_cache_s: float = 30.0   # the leaderboard is recomputed at most this often
+    stream_interval_s: float = 0.1      # arena answers reach the page at most this often while they stream
     votes_db: str = "data/votes.sqlite"
     votes_repo: str | None = None
     export_every_minutes: float = 5.0

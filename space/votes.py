@@ -1,7 +1,8 @@
 """Arena votes: one SQLite transaction per vote (WAL), exported in batches to a Hub dataset repo.
 
 The public arena the project follows committed one Hub file per vote and kept users in JSON files.
-Here a vote is a row (idempotent on its id: a double submission stores it once), and an exporter writes
+Here a vote is a row (idempotent on its id: a double submission stores it once; votes arriving together
+share one transaction and one disk sync, each acknowledged only once committed), and an exporter writes
 every vote not yet exported into a jsonl file named by its rowid range inside a folder that
 huggingface_hub's CommitScheduler uploads every few minutes — one commit per batch, never per vote.
 The folder is the record of what was exported: after a crash between writing a batch and noting it,
@@ -94,11 +95,31 @@ class Vote:
             raise ValueError("an arena battle needs two different models")
 
 
+_INSERT = ("INSERT OR IGNORE INTO votes(id, username, user_language, user_education, timestamp, model_a, model_b, "
+           "conv_a, conv_b, winner, winner_content, winner_language, hyperparameters) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)")
+
+
+def _values(vote: Vote) -> tuple:
+    return (vote.id, vote.username, vote.user_language, vote.user_education, vote.timestamp, vote.model_a,
+            vote.model_b, json.dumps(vote.conv_a, ensure_ascii=False), json.dumps(vote.conv_b, ensure_ascii=False),
+            vote.winner, vote.winner_content, vote.winner_language,
+            None if vote.hyperparameters is None else json.dumps(vote.hyperparameters, sort_keys=True))
+
+
+class _Pending:
+    def __init__(self, vote: Vote):
+        self.vote, self.stored, self.error, self.done = vote, False, None, threading.Event()
+
+
 class VoteStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._queue: list[_Pending] = []
+        self._writer_lock = threading.Lock()
+        self._wake = threading.Condition(self._writer_lock)
+        self._writer: threading.Thread | None = None
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -131,17 +152,46 @@ class VoteStore:
         return db
 
     def add(self, vote: Vote) -> bool:
-        """Store a vote in its own transaction. False if a vote with this id was already stored."""
+        """Store a vote durably (committed and synced when this returns). False if its id was already stored.
+
+        Votes arriving together are written by one writer thread in one transaction (group commit): one
+        disk sync for the group instead of one per vote, each voter still waiting for its own vote's commit.
+        """
         vote.check()
-        cur = self._db().execute(
-            "INSERT OR IGNORE INTO votes(id, username, user_language, user_education, timestamp, model_a, model_b, "
-            "conv_a, conv_b, winner, winner_content, winner_language, hyperparameters) "
-            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (vote.id, vote.username, vote.user_language, vote.user_education, vote.timestamp, vote.model_a,
-             vote.model_b, json.dumps(vote.conv_a, ensure_ascii=False), json.dumps(vote.conv_b, ensure_ascii=False),
-             vote.winner, vote.winner_content, vote.winner_language,
-             None if vote.hyperparameters is None else json.dumps(vote.hyperparameters, sort_keys=True)))
-        return cur.rowcount == 1
+        pending = _Pending(vote)
+        with self._writer_lock:
+            self._queue.append(pending)
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_loop, name="vote-writer", daemon=True)
+                self._writer.start()
+            self._wake.notify()
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        return pending.stored
+
+    def _write_loop(self) -> None:
+        db = self._db()
+        while True:
+            with self._writer_lock:
+                while not self._queue:
+                    if not self._wake.wait(timeout=30):
+                        if not self._queue:
+                            self._writer = None  # idle: the next vote starts a new writer
+                            return
+                batch, self._queue = self._queue, []
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                for pending in batch:
+                    pending.stored = db.execute(_INSERT, _values(pending.vote)).rowcount == 1
+                db.execute("COMMIT")
+            except Exception as err:  # noqa: BLE001 - handed to each waiting voter
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                for pending in batch:
+                    pending.error = err
+            for pending in batch:
+                pending.done.set()
 
     def save_profile(self, username: str, user_language: str | None, user_education: str | None) -> None:
         """Keep a user's profile (asked once, before the first vote); empty answers keep the stored ones."""
