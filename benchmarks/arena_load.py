@@ -119,6 +119,7 @@ def run(voters: int = 50, votes: int = 1000, out: Path | None = RESULTS) -> dict
     from hub_tools.serving.space_loadtest import _percentiles, run_load
 
     solo_votes = max(1, min(20, votes // 10))
+    load_before = os.getloadavg()[0]  # the machine may be shared: its load is part of the result
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         endpoint_port, space_port = free_port(), free_port()
@@ -161,7 +162,8 @@ def run(voters: int = 50, votes: int = 1000, out: Path | None = RESULTS) -> dict
         "endpoint": f"paced OpenAI-compatible stream: {TOKENS} pieces per answer, {TOKEN_MS:g} ms apart, "
                     "any number of answers at once",
         "processes": "endpoint, Space (`hubtool space run`) and voters in three processes on one machine",
-        "machine": f"{os.cpu_count()} cores", "note": "loopback; SQLite synchronous=FULL (WAL), group commit",
+        "machine": f"{os.cpu_count()} cores",
+        "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}, "note": "loopback; SQLite synchronous=FULL (WAL), group commit",
     }
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "200")
 import gradio as gr  # noqa: E402
 
 from backends import ChatBackend, StreamError, load_backends, merge  # noqa: E402
-from battle import CHOICES, FAILED, NEW, STREAMING, VOTE_OPEN, VOTED, Battle, BattleError, choice_value, needs_overall  # noqa: E402,E501
+from battle import CHOICES, NEW, VOTE_OPEN, VOTED, Battle, BattleError, choice_value, needs_overall  # noqa: E402
 from identity import (EDUCATION_LEVELS, LANGUAGE_LEVELS, USERS_ENV, RateLimiter, Voter, load_salt,  # noqa: E402
                       parse_accounts, profile_value, pseudonym)
 from leaderboard import COLUMNS, CONTRIBUTOR_COLUMNS, DIMENSIONS, Leaderboard  # noqa: E402
@@ -40,6 +40,7 @@ RULES = """**How it works.** Two anonymous models answer your message side by si
 you like: both models answer every turn. Then judge the two answers on **content** (is it right, complete,
 useful?) and on **Basque** (is the language correct and natural?); when the two judgements point to different
 models you are also asked which answer is better **overall**. The names of the models are shown after your vote.
+
 **What is published.** Your vote, both conversations, the models' sampling settings, and, if you sign in, a
 pseudonym (never your user name) and your language level and education, go into an open dataset. Do not write
 personal information in your messages."""
@@ -152,7 +153,8 @@ class Demo:
             log.warning("battle %s: %s", battle.id, err)
             battle = battle.fail(str(err))
             yield (battle.shown("a", text_a), battle.shown("b", text_b), battle,
-                   "One of the models could not answer, so this battle cannot be judged. Press “New round”.", gr.skip())
+                   "One of the models could not answer, so this battle cannot be judged. Press “New round”.",
+                   gr.skip())
             return
         battle = battle.finish_turn(text_a, text_b)
         more = battle.turns < s.max_turns
@@ -235,7 +237,8 @@ class Demo:
         ask = phase in (VOTE_OPEN, VOTED) and needs_overall(choice_value(content), choice_value(language))
         complete = judging and bool(content and language and (overall or not ask))
         return (gr.update(interactive=can_send), gr.update(interactive=can_send), gr.update(interactive=complete),
-                gr.update(interactive=judging), gr.update(interactive=judging), gr.update(interactive=judging, visible=ask))
+                gr.update(interactive=judging), gr.update(interactive=judging),
+                gr.update(interactive=judging, visible=ask))
 
     def leaderboard(self, dimension: str):
         try:
@@ -347,8 +350,8 @@ class Demo:
         with gr.Tab("Leaderboard") as tab:
             dimension = gr.Radio(list(DIMENSIONS), value="overall", label="Dimension", elem_id="board-dimension")
             ratings, win_rate, battles, contributors = self.board.get("overall")
-            table = gr.Dataframe(ratings, headers=COLUMNS, label="Bradley-Terry ratings (Elo scale, 95% bootstrap "
-                                                                 "interval)", interactive=False, elem_id="board-ratings")
+            table = gr.Dataframe(ratings, headers=COLUMNS, interactive=False, elem_id="board-ratings",
+                                 label="Bradley-Terry ratings (Elo scale, 95% bootstrap interval)")
             with gr.Row():
                 win = gr.Dataframe(win_rate, label="Win rate (row model beats column model; ties count half)",
                                    interactive=False, elem_id="board-win-rate")

@@ -96,7 +96,8 @@ class Vote:
 
 
 _INSERT = ("INSERT OR IGNORE INTO votes(id, username, user_language, user_education, timestamp, model_a, model_b, "
-           "conv_a, conv_b, winner, winner_content, winner_language, hyperparameters) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)")
+           "conv_a, conv_b, winner, winner_content, winner_language, hyperparameters) "
+           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
 def _values(vote: Vote) -> tuple:
