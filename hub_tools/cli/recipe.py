@@ -288,14 +288,16 @@ The salt pseudonymizes usernames; keep it secret and stable between releases."""
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--name", required=True)
 @click.option("--language", default="eu", show_default=True)
-@click.option("--include-raw", is_flag=True, help="Also the unsanitized `arena` config (publish it privately).")
+@click.option("--include-raw", is_flag=True, help="Also the unsanitized `YY-MM` config (publish it privately).")
+@click.option("--period", default=None, help="Collection period YY-MM that names the configs (default: the month "
+                                             "of the first vote).")
 @click.option("--bootstrap", "bootstrap_rounds", type=click.IntRange(0), default=1000, show_default=True)
 @click.option("--salt-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Secret salt for username pseudonyms (default: env HUBTOOL_PREFERENCES_SALT).")
 @endpoint_option
-def preferences_cmd(source: str, out: Path, name: str, language: str, include_raw: bool, bootstrap_rounds: int,
-                    salt_file: Path | None, endpoint: str | None) -> None:
-    """Arena votes -> preference dataset (sanitized arena view, DPO pairs, KTO unpaired) + rankings."""
+def preferences_cmd(source: str, out: Path, name: str, language: str, include_raw: bool, period: str | None,
+                    bootstrap_rounds: int, salt_file: Path | None, endpoint: str | None) -> None:
+    """Arena votes -> preference dataset in the reference schema (sanitized, DPO, KTO, sampling) + rankings."""
     import os
 
     from recipes.preferences.build import build_preferences, load_votes
@@ -306,7 +308,8 @@ def preferences_cmd(source: str, out: Path, name: str, language: str, include_ra
     hub_target_if_needed(endpoint, source)  # --votes ORG/REPO: the export repo on that Hub
     votes = load_votes(source)
     try:
-        build_preferences(votes, out, name, language, salt, include_raw, bootstrap_rounds, source=source)
+        build_preferences(votes, out, name, language, salt, include_raw, bootstrap_rounds, source=source,
+                          period=period)
     except ValueError as err:
         raise click.ClickException(str(err))
     from hub_tools.artifacts.provenance import read_provenance
