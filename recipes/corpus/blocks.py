@@ -195,7 +195,7 @@ class SourceReader(BaseDiskReader):
 
 
 class RankFileReader(JsonlReader):
-    """Reads back exactly the file its own rank wrote in an earlier stage (``<rank>.jsonl.gz``), so
+    """Reads back exactly the file its own rank wrote in an earlier stage (``<rank>.jsonl[.gz]``), so
     datatrove's dedup filters see documents in the order their signatures were computed, even when
     some ranks wrote nothing."""
 
@@ -204,14 +204,15 @@ class RankFileReader(JsonlReader):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
-        path = f"{rank:05d}.jsonl.gz"
-        if self.data_folder.exists(path):
-            for doc in self.read_file(path):
-                self.update_doc_stats(doc)
-                yield doc
+        for path in (f"{rank:05d}.jsonl", f"{rank:05d}.jsonl.gz"):
+            if self.data_folder.exists(path):
+                for doc in self.read_file(path):
+                    self.update_doc_stats(doc)
+                    yield doc
 
 
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+_SPACE_MAP = {c: " " for c in (0x00A0, *range(0x2000, 0x200C), 0x202F, 0x205F, 0x3000)}  # and tabs
+_RUNS = re.compile(r" {2,}")
 _NEWLINES = re.compile(r"\n{3,}")
 # What ftfy can repair: C1 controls and UTF-8 read as Windows-1252/Latin-1 (a lead byte Â-ô followed by a
 # continuation byte shown as a Windows-1252 or Latin-1 character), and terminal escapes. Text without
@@ -253,14 +254,23 @@ class NormalizeText(BaseFormatter):
         return fixed
 
     def format(self, text: str) -> str:
-        if _MOJIBAKE_HINT.search(text):
-            text = self._repair(text)
-        text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-        text, removed = self._control.subn("", text)
+        plain = text.isascii()  # the common case: no mojibake, no exotic spaces, already NFC
+        if not plain:
+            if _MOJIBAKE_HINT.search(text):
+                text = self._repair(text)
+            text = unicodedata.normalize("NFC", text).translate(_SPACE_MAP)
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text, removed = self._control.subn("", text.replace("\t", " "))
         if removed:
             self.stat_update("control_chars_removed", value=removed)
-        text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-        return _NEWLINES.sub("\n\n", text).strip()
+        if "  " in text:
+            text = _RUNS.sub(" ", text)
+        if " \n" in text or "\n " in text:
+            text = "\n".join(line.strip() for line in text.split("\n"))
+        if "\n\n\n" in text:
+            text = _NEWLINES.sub("\n\n", text)
+        return text.strip()
 
 
 class LengthFilter(BaseFilter):
@@ -360,3 +370,9 @@ def corpus_row(self, document: Document) -> dict:
     return {"id": document.id, "text": document.text, "source": document.metadata.get("source", ""),
             "language": document.metadata.get("language", ""),
             "language_score": float(document.metadata.get("language_score", 0.0))}
+
+
+def intermediate_row(self, document: Document) -> dict:
+    """JsonlWriter adapter for the intermediate files: the fields datatrove's reader takes back, without
+    the deep copy its default adapter (``dataclasses.asdict``) makes of every document."""
+    return {"text": document.text, "id": document.id, "metadata": document.metadata}

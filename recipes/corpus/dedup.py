@@ -1,8 +1,10 @@
 """Exact and near (MinHash) deduplication on datatrove's file formats, with the words tokenised once.
 
 - :class:`DedupSignatures` (in the filter stage, before the writer) computes, per document, the exact-dedup
-  hash and the MinHash signature over the words the quality filter already split (metadata ``_words``,
-  removed here so it is never written), and passes the document on. Both use the index of the document
+  hash and the MinHash signature over the word hashes the quality filter already computed (metadata
+  ``_word_hashes``, removed here so it is never written), and passes the document on. Shingles are the
+  n-gram keys of those hashes; signatures are computed for batches of documents at once (numpy), with
+  datatrove's permutations, and written in its file format. Both use the index of the document
   in its task's output, so datatrove's ``ExactFindDedups`` and ``MinhashDedupBuckets`` run unchanged.
 - :class:`DedupClusters` (one task) joins MinHash matches into clusters (union-find, as datatrove's
   ``MinhashDedupCluster``), but picks each cluster's survivor among the documents exact dedup keeps, so a
@@ -12,16 +14,25 @@
 """
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.dedup.minhash import _mersenne_prime as _MERSENNE
 from datatrove.utils.typeshelper import ExtensionHelperSD
 
-WORDS_KEY = "_words"
+BATCH_DOCS, BATCH_SHINGLES = 256, 20_000  # signatures computed together; memory ~ shingles x hashes x 8 B
+
+
+def _mod_mersenne61(x: np.ndarray) -> None:
+    """x %= 2**61 - 1 in place, for uint64 x: as 2**61 = 1 (mod p), x = (x >> 61) + (x & p) (mod p), a sum
+    below 2p; the same values as numpy's %, in a fraction of its time."""
+    high = x >> np.uint64(61)
+    x &= _MERSENNE
+    x += high
+    np.subtract(x, _MERSENNE, out=x, where=x >= _MERSENNE)
 
 
 def _exact_key(doc) -> bytes:
@@ -45,38 +56,64 @@ class DedupSignatures(PipelineStep):
             if exact_folder else None
         self.minhash = MinhashDedupSignature(minhash_folder, config=minhash_config) if minhash_folder else None
 
-    def _shingles(self, words: list[str]) -> np.ndarray:
-        n = self.minhash.config.n_grams
-        hash_fn = self.minhash._hash_func
-        grams = [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
-        return np.fromiter((hash_fn(g) for g in grams), dtype=np.uint64, count=len(grams)).reshape((-1, 1))
+    def _write_batch(self, batch: list[tuple[int, np.ndarray]], buckets: list, dtype: np.dtype) -> None:
+        """MinHash signatures of a batch of (index, shingles) with datatrove's permutations
+        ((a*x + b) mod 2**61-1, the product wrapping mod 2**64 as in datatrove), the minimum per document."""
+        cfg = self.minhash.config
+        a, b = self.minhash.parameters
+        shingles = np.concatenate([s for _, s in batch]).reshape(-1, 1)
+        starts = np.cumsum([0] + [len(s) for _, s in batch[:-1]])
+        phv = shingles * a
+        phv += b
+        _mod_mersenne61(phv)
+        if cfg.hash_config.precision == 32:
+            phv &= np.uint64(cfg.hash_config.max)
+        mins = np.minimum.reduceat(phv, starts, axis=0).astype(cfg.hash_config.np_dtype)
+        per = cfg.hashes_per_bucket
+        records = np.empty(len(batch), dtype=dtype)
+        records["doc"] = [i for i, _ in batch]
+        for bi, bucket in enumerate(buckets):
+            for j in range(per):
+                records[f"f{j}"] = mins[:, bi * per + j]
+            bucket.write(records.tobytes())
+
+    def _dtype(self) -> np.dtype:
+        cfg = self.minhash.config
+        return np.dtype([(f"f{i}", f"<{cfg.hash_config.struct_format}") for i in range(cfg.hashes_per_bucket)]
+                        + [("doc", "<u4")])
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from .quality import tokenize
+        from .quality import WORD_HASHES_KEY, ngram_keys, tokenize, word_hashes
 
         exact_sigs: list[tuple[int, int, int]] = []
         mh = self.minhash
-        buckets = None
+        buckets, batch, batch_size, written = None, [], 0, 0
         if mh is not None:
-            cfg = mh.config
             buckets = [mh.output_folder.open(f"bucket_{bi:03d}/{rank:05d}.minhash.sig", mode="wb")
-                       for bi in range(cfg.num_buckets)]
-            record = struct.Struct(f"<{cfg.hashes_per_bucket}{cfg.hash_config.struct_format}I")
-        written = 0
+                       for bi in range(mh.config.num_buckets)]
+            dtype = self._dtype()
         try:
             for idx, doc in enumerate(data):
-                words = doc.metadata.pop(WORDS_KEY, None)
+                hashes = doc.metadata.pop(WORD_HASHES_KEY, None)
                 with self.track_time():
                     self.stat_update("total")
                     if self.exact is not None:
                         exact_sigs.extend(self.exact.get_hashes(doc, idx))
                     if mh is not None:
-                        shingles = self._shingles(words if words is not None else tokenize(doc.text))
-                        if shingles.size:
-                            for bucket, part in zip(buckets, mh.get_signature(shingles)):
-                                bucket.write(record.pack(*part, idx))
+                        if hashes is None:
+                            hashes = word_hashes(tokenize(doc.text))
+                        shingles = ngram_keys(hashes, mh.config.n_grams)
+                        if len(shingles):
+                            batch.append((idx, shingles))
+                            batch_size += len(shingles)
                             written += 1
+                        if len(batch) >= BATCH_DOCS or batch_size >= BATCH_SHINGLES:
+                            self._write_batch(batch, buckets, dtype)
+                            batch, batch_size = [], 0
                 yield doc
+            with self.track_time():
+                if batch:
+                    self._write_batch(batch, buckets, dtype)
         finally:
             if buckets is not None:
                 for f in buckets:
@@ -90,8 +127,7 @@ class DedupSignatures(PipelineStep):
     def _sort_buckets(self, rank: int, docs: int) -> None:
         """datatrove's bucket readers need each signature file sorted."""
         cfg = self.minhash.config
-        dtype = np.dtype([(f"f{i}", f"<{cfg.hash_config.struct_format}") for i in range(cfg.hashes_per_bucket)]
-                         + [("doc", "<u4")])
+        dtype = self._dtype()
         for bi in range(cfg.num_buckets):
             path = f"bucket_{bi:03d}/{rank:05d}.minhash.sig"
             with self.minhash.output_folder.open(path, mode="rb") as f:

@@ -116,7 +116,7 @@ def build_stages(cfg: CorpusConfig, work: Path) -> list[StageSpec]:
     from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
     from .blocks import (AssignSplit, LengthFilter, NormalizeText, PIIScrubber, PublishedPII, RankFileReader,
-                         corpus_row)
+                         corpus_row, intermediate_row)
     from .dedup import DedupClusters, DedupFilter, DedupSignatures, _exact_key
     from .language import LanguageFilter
     from .quality import QualityFilter
@@ -146,7 +146,9 @@ def build_stages(cfg: CorpusConfig, work: Path) -> list[StageSpec]:
     if exact_on or near_on:
         first.append(DedupSignatures(str(work / "exact_sigs") if exact_on else None,
                                      str(work / "mh_sigs") if near_on else None, mh_cfg))
-    first.append(JsonlWriter(str(work / "s1"), output_filename="${rank}.jsonl.gz"))
+    # uncompressed: an intermediate read once by the last stage; gzip would cost more CPU than any other step
+    first.append(JsonlWriter(str(work / "s1"), output_filename="${rank}.jsonl", compression=None,
+                             adapter=intermediate_row))
     stages = [StageSpec("filter", first, tasks)]
     if exact_on:
         stages.append(StageSpec("exact-find", [ExactFindDedups(str(work / "exact_sigs"), str(work / "exact_dups"),

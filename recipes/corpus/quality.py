@@ -1,9 +1,10 @@
 """Gopher quality and repetition rules (Rae et al. 2021, Table A1) over words split once per document.
 
 A word is a run of letters, digits or underscores (``\\w+``) of the lower-cased text: punctuation is never
-a word, so it cannot drag a document's share of alphabetic words down. The same words feed the repetition
-n-grams and, through the document's metadata, the MinHash signature (recipes/corpus/dedup.py). A regular
-expression instead of spaCy: the rules only need word boundaries, and this is about 50 times faster.
+a word, so it cannot drag a document's share of alphabetic words down. Each word gets a 64-bit hash once;
+the repetition n-grams are compared by keys built from those hashes, and the same hashes go on, through the
+document's metadata, to the MinHash shingles (recipes/corpus/dedup.py). A regular expression instead of
+spaCy: the rules only need word boundaries, and it is far faster.
 The language-dependent thresholds come from a profile (recipes/corpus/thresholds.py).
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
@@ -19,12 +21,47 @@ _WORD = re.compile(r"\w+")
 _NON_ALPHA_WORD = re.compile(r"(?<!\w)[\d_]+(?!\w)")  # \w+ tokens without a letter: digits, underscores
 _PARAGRAPHS = re.compile(r"\n{2,}")
 _LINES = re.compile(r"\n+")
+WORD_HASHES_KEY = "_word_hashes"
 MIN_LINES_FOR_LINE_RULES = 3  # bullet and ellipsis line shares apply from this many lines on
+
+
+_MULT = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: n-gram keys as polynomials of word hashes
+_HASHES: dict[str, int] = {}
+_HASHES_MAX = 1_000_000  # entries kept per worker (about 100 MB at most), then the cache starts over
 
 
 def tokenize(text: str) -> list[str]:
     """The words of a text, lower-cased."""
     return _WORD.findall(text.lower())
+
+
+def word_hashes(words: list[str]) -> np.ndarray:
+    """A stable 64-bit hash (xxh64) per word, cached per worker: the repetition n-grams and the MinHash
+    shingles are built from these."""
+    from xxhash import xxh64_intdigest
+
+    if len(_HASHES) > _HASHES_MAX:
+        _HASHES.clear()
+    get = _HASHES.get
+    out = []
+    for w in words:
+        h = get(w)
+        if h is None:
+            h = _HASHES[w] = xxh64_intdigest(w)
+        out.append(h)
+    return np.array(out, dtype=np.uint64)
+
+
+def ngram_keys(hashes: np.ndarray, n: int) -> np.ndarray:
+    """One 64-bit key per n-gram (position i: words i..i+n-1), a polynomial of the word hashes mod 2**64."""
+    m = len(hashes) - n + 1
+    if m <= 0:
+        return np.empty(0, dtype=np.uint64)
+    keys = hashes[:m].copy()
+    for j in range(1, n):
+        keys *= _MULT
+        keys += hashes[j:j + m]
+    return keys
 
 
 @dataclass(frozen=True)
@@ -109,23 +146,25 @@ def _duplicates(items: list[str]) -> tuple[int, int]:
     return elements, chars
 
 
-def _repeated_ngram_chars(words: list[str], n: int) -> int:
+def _repeated_ngram_chars(keys: np.ndarray, lengths: np.ndarray, n: int) -> int:
     """Characters in n-grams seen before, not counting overlaps (Gopher's duplicate n-gram fraction)."""
-    seen: set[tuple[str, ...]] = set()
-    chars, i, last = 0, 0, len(words) - n + 1
-    while i < last:
-        gram = tuple(words[i:i + n])
-        if gram in seen:
-            chars += sum(map(len, gram))
+    seen: set[int] = set()
+    chars, i = 0, 0
+    keys = keys.tolist()
+    while i < len(keys):
+        if keys[i] in seen:
+            chars += int(lengths[i:i + n].sum())
             i += n
         else:
-            seen.add(gram)
+            seen.add(keys[i])
             i += 1
     return chars
 
 
-def repetition_reason(text: str, words: list[str], r: RepetitionThresholds) -> str | None:
-    """Why Gopher's repetition rules reject the document (None: they keep it)."""
+def repetition_reason(text: str, words: list[str], r: RepetitionThresholds,
+                      hashes: np.ndarray | None = None) -> str | None:
+    """Why Gopher's repetition rules reject the document (None: they keep it). N-grams are compared by
+    their 64-bit keys (``hashes``: :func:`word_hashes` of ``words``)."""
     size = len(text) or 1
     paragraphs = _PARAGRAPHS.split(text.strip())
     dup, chars = _duplicates(paragraphs)
@@ -139,25 +178,35 @@ def repetition_reason(text: str, words: list[str], r: RepetitionThresholds) -> s
         return "dup_line_frac"
     if r.dup_line_char_frac is not None and chars / size > r.dup_line_char_frac:
         return "dup_line_char_frac"
+    if not (r.top_n_grams or r.dup_n_grams) or len(words) < 2:
+        return None
+    hashes = word_hashes(words) if hashes is None else hashes
+    pairs = np.sort(ngram_keys(hashes, 2))
+    if not (pairs[1:] == pairs[:-1]).any():  # no pair of words repeats, so no longer n-gram does either
+        return None
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     for n, frac in r.top_n_grams:
-        if len(words) < n:
+        keys = ngram_keys(hashes, n).tolist()
+        if not keys:
             continue
-        gram, count = Counter(zip(*(words[i:] for i in range(n)))).most_common(1)[0]
-        if count > 1 and (sum(map(len, gram)) + n - 1) * count / size > frac:
-            return f"top_{n}_gram"
+        key, count = Counter(keys).most_common(1)[0]
+        if count > 1:
+            start = keys.index(key)
+            if (int(lengths[start:start + n].sum()) + n - 1) * count / size > frac:
+                return f"top_{n}_gram"
     if r.dup_n_grams:
-        smallest = min(n for n, _ in r.dup_n_grams)
-        grams = list(zip(*(words[i:] for i in range(smallest))))
-        if len(set(grams)) < len(grams):  # no repeated shortest n-gram: no longer one repeats either
+        smallest = ngram_keys(hashes, min(n for n, _ in r.dup_n_grams)).tolist()
+        if len(set(smallest)) < len(smallest):  # no repeated shortest n-gram: no longer one repeats either
             for n, frac in r.dup_n_grams:
-                if _repeated_ngram_chars(words, n) / size > frac:
+                if _repeated_ngram_chars(ngram_keys(hashes, n), lengths, n) / size > frac:
                     return f"duplicated_{n}_n_grams"
     return None
 
 
 class QualityFilter(BaseFilter):
-    """Gopher quality, Gopher repetition and bad words over words split once; the words go on in
-    ``metadata["_words"]`` for the dedup signatures when ``share_words``."""
+    """Gopher quality, Gopher repetition and bad words over words split once; their hashes go on in
+    ``metadata["_word_hashes"]`` to the dedup signatures when ``share_words`` (removed there, never
+    written)."""
 
     name = "🥇 quality (Gopher + repetition)"
 
@@ -169,12 +218,15 @@ class QualityFilter(BaseFilter):
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         words = tokenize(doc.text)
-        reason = (gopher_reason(doc.text, words, self.quality) if self.quality else None) or \
-                 (repetition_reason(doc.text, words, self.repetition) if self.repetition else None)
+        hashes = None
+        reason = gopher_reason(doc.text, words, self.quality) if self.quality else None
+        if reason is None and self.repetition:
+            hashes = word_hashes(words)
+            reason = repetition_reason(doc.text, words, self.repetition, hashes)
         if reason is None and self.bad_words and not self.bad_words.isdisjoint(words):
             reason = "bad_words"
         if reason:
             return False, reason
         if self.share_words:
-            doc.metadata["_words"] = words
+            doc.metadata[WORD_HASHES_KEY] = word_hashes(words) if hashes is None else hashes
         return True
