@@ -37,7 +37,9 @@ Examples:
   hubtool recipe corpus --config recipes/configs/corpus/tiny.yaml
   hubtool recipe corpus --config recipes/configs/corpus/tiny.yaml --workers 2 --output out/eu-corpus
   hubtool recipe corpus --config recipes/configs/corpus/slurm.yaml    # same steps on a Slurm cluster
-Exit code: 0 done, 1 bad input with on_error: stop (file and line are printed), 2 usage/config error.""")
+Exit code: 0 done (the artifact passed validation), 1 bad input with on_error: stop (file and line are
+printed), no document survived, or the output failed validation (the reason is printed), 2 usage/config
+error (the config key is named).""")
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--workers", type=click.IntRange(1), default=None, help="Parallel processes (default: the config's).")
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -53,7 +55,7 @@ def corpus(config_path: Path, workers: int | None, output: Path | None, resume: 
 
     from recipes.corpus.blocks import InputProblem
     from recipes.corpus.config import load_config
-    from recipes.corpus.pipeline import ClusterSubmitted, run_corpus
+    from recipes.corpus.pipeline import ClusterSubmitted, CorpusFailed, run_corpus
 
     verbose = logging.getLogger().level <= logging.DEBUG
     _quiet_datatrove(verbose)
@@ -67,11 +69,13 @@ def corpus(config_path: Path, workers: int | None, output: Path | None, resume: 
                                 progress=lambda msg: status.update(msg))
     except InputProblem as err:
         raise click.ClickException(f"{err}\n(on_error: stop in {config_path}; set on_error: skip to skip and count)")
+    except CorpusFailed as err:
+        raise click.ClickException(str(err))
     except ClusterSubmitted as err:
         click.echo(str(err))
         return
     summary = {"output": str(result.output), "rows": result.rows, "wall_time_s": result.wall_time_s,
-               "problems": result.problems, "pii_replacements": result.pii,
+               "license": result.license, "problems": result.problems, "pii": result.pii,
                "steps": [{k: s[k] for k in ("stage", "step", "in", "out", "dropped", "reasons", "seconds")}
                          for s in result.steps]}
     if as_json:
@@ -90,9 +94,54 @@ def corpus(config_path: Path, workers: int | None, output: Path | None, resume: 
         for p in result.problems[:10]:
             where = f"{p['file']}:{p['line']}" if p.get("line") else p["file"]
             console.print(f"  {p['source']}: {where}: {p['reason']} ({p['detail']})")
-    console.print(f"PII replaced: {result.pii or 'none'}")
-    console.print(f"wrote {result.output}: " + ", ".join(f"{k} {v:,} rows" for k, v in result.rows.items())
-                  + f" in {result.wall_time_s:.1f}s. Next: hubtool validate {result.output}")
+    console.print(f"PII in the published rows: replaced {result.pii['replaced'] or 'none'}; "
+                  f"still detected {result.pii['contains'] or 'none'}")
+    console.print(f"wrote {result.output} (validated, licence {result.license}): "
+                  + ", ".join(f"{k} {v:,} rows" for k, v in result.rows.items())
+                  + f" in {result.wall_time_s:.1f}s. Next: hubtool card {result.output} --repo ORG/NAME")
+
+
+@recipe.command("corpus-thresholds", epilog="""\b
+Examples:
+  hubtool recipe corpus-thresholds --sample clean-gl.jsonl.gz --language gl --output gl.json
+  hubtool recipe corpus-thresholds --sample treebank.txt --language eu --tolerance 0.01 --json
+Then set `steps.quality.thresholds: gl.json` in the corpus config.
+Exit code: 0 written, 1 the sample is unusable (too few documents), 2 usage error.""")
+@click.option("--sample", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Clean text of the language you trust: jsonl(.gz) with a text field, parquet, or txt "
+                   "(documents separated by blank lines).")
+@click.option("--language", required=True, help="ISO 639-1 code of the sample's language.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Profile file to write (default: print it).")
+@click.option("--tolerance", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.005,
+              show_default=True, help="Share of the sample's documents each derived rule may fail.")
+@click.option("--stop-words", "stop_words", type=click.IntRange(2), default=20, show_default=True,
+              help="How many of the most widespread words form the stop-word list.")
+@click.option("--text-key", default="text", show_default=True, help="Field holding the text (jsonl, parquet).")
+@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON (also with --output).")
+def corpus_thresholds(sample: Path, language: str, output: Path | None, tolerance: float, stop_words: int,
+                      text_key: str, as_json: bool) -> None:
+    """Derive language-aware quality thresholds (word length, share of words with a letter, stop words) for
+    the corpus recipe from a sample of clean text, as FineWeb-2 did per language."""
+    from recipes.corpus.thresholds import ThresholdsError, derive_thresholds, read_texts
+
+    try:
+        profile = derive_thresholds(read_texts(sample, text_key), language, tolerance, stop_words,
+                                    source=sample.name)
+    except (ThresholdsError, ValueError, OSError) as err:
+        raise click.ClickException(f"{sample}: {err}")
+    text = json.dumps(profile, indent=2, ensure_ascii=False) + "\n"
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    if as_json or not output:
+        click.echo(text, nl=False)
+    else:
+        t = profile["thresholds"]
+        click.echo(f"wrote {output}: average word length {t['min_avg_word_length']}-{t['max_avg_word_length']}, "
+                   f"words with a letter >= {t['min_alpha_words_ratio']}, at least {t['min_stop_words']} of "
+                   f"{len(t['stop_words'])} stop words; from {profile['derived_from']['documents']} documents. "
+                   f"Use it with steps.quality.thresholds: {output}")
 
 
 @recipe.command("synth", epilog="""\b
