@@ -10,10 +10,8 @@ read at the recorded commits with ``git show``. Output: ``*.jsonl.gz`` inputs (i
 from __future__ import annotations
 
 import argparse
-import csv
 import gzip
 import html
-import io
 import json
 import random
 import re
