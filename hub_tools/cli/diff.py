@@ -132,7 +132,12 @@ def diff(old: str, new: str, manifest_path: Path | None, repo: str | None, only:
             target.append(hub_target(endpoint))
         return target[0].api()
 
-    opts = Options(budget_bytes=parse_size(budget), show_rows=show_rows, z=z, cache_dir=cache_dir)
+    from hub_tools.publish.diff.rowset import MIN_BUDGET
+
+    budget_bytes = parse_size(budget)
+    if budget_bytes < MIN_BUDGET:
+        raise click.BadParameter(f"at least {MIN_BUDGET} bytes", param_hint="--memory-budget")
+    opts = Options(budget_bytes=budget_bytes, show_rows=show_rows, z=z, cache_dir=cache_dir)
     result = diff_refs(old, new, api, manifest_path=manifest_path, repo=repo, only=set(only) or None, opts=opts)
     if target:
         result.endpoint = target[0].endpoint

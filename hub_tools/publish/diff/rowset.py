@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 FANOUT = 256
+MIN_BUDGET = 1024
 
 
 @dataclass
@@ -72,8 +73,8 @@ class RowSetDiff:
     locating example rows); the counts are always exact."""
 
     def __init__(self, budget_bytes: int = 256 << 20, workdir: str | Path | None = None):
-        if budget_bytes < FANOUT * 8 * 4:
-            raise ValueError(f"memory budget of {budget_bytes} bytes is too small (at least {FANOUT * 32} bytes)")
+        if budget_bytes < MIN_BUDGET:
+            raise ValueError(f"memory budget of {budget_bytes} bytes is too small (at least {MIN_BUDGET} bytes)")
         self.budget = budget_bytes
         self.stats = SpillStats(budget_bytes)
         self._buffers: dict[tuple[str, str], _Buffer] = {}
