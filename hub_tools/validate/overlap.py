@@ -29,6 +29,7 @@ from hub_tools.artifacts.manifest import Manifest
 from hub_tools.artifacts.overlap_settings import EvaluationSet, OverlapSettings
 from hub_tools.text.ngrams import ngram_hashes
 from hub_tools.validate.findings import Finding
+from hub_tools.validate.json_batches import rows_table
 
 TRAINING_KINDS = ("corpus", "instructions", "preferences")
 TRAINING_COLUMNS = {
@@ -174,10 +175,10 @@ def _batches(folder: Path, rel: str, columns: tuple[str, ...], batch_rows: int) 
     for _, row in _rows(folder, rel):
         rows.append({k: row[k] for k in columns if k in row})
         if len(rows) >= batch_rows:
-            yield pa.Table.from_pylist(rows)
+            yield rows_table(rows)
             rows = []
     if rows:
-        yield pa.Table.from_pylist(rows)
+        yield rows_table(rows)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from hub_tools.publish.diff.model import (ArtifactDiff, FieldChange, FileChange,
 from hub_tools.publish.diff.rowhash import row_hashes
 from hub_tools.publish.diff.rowset import RowSetDiff
 from hub_tools.publish.diff.sides import Side
+from hub_tools.validate.json_batches import rows_table
 
 CARD_IMAGES_DIR = "card_images"  # written with the card (hub_tools.publish.pictures): derived, not compared
 DERIVED_FILES = {"README.md", PROVENANCE_FILE, ".gitattributes"}
@@ -38,10 +39,10 @@ def _batches(folder: Path, rel: str, batch_rows: int) -> Iterator[pa.Table | pa.
         if row is not None:  # unreadable lines are validation's business; they are not rows
             rows.append(row)
         if len(rows) >= batch_rows:
-            yield pa.Table.from_pylist(rows)
+            yield rows_table(rows)
             rows = []
     if rows:
-        yield pa.Table.from_pylist(rows)
+        yield rows_table(rows)
 
 
 def _schema(folder: Path, rel: str) -> dict[str, str]:
