@@ -6,6 +6,7 @@ import gzip
 import json
 import random
 from collections import Counter
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -156,3 +157,15 @@ def test_usage_errors(tmp_path):
     assert code == 2 and "at least 1024 bytes" in out
     code, out = cli("diff", tmp_path / "c", tmp_path / "nope")
     assert code == 2 and "not a folder, a manifest or a Hub repo id" in out
+
+
+def test_the_documented_json_schema_is_current_and_describes_the_output(tmp_path):
+    from hub_tools.publish.diff.model import DiffResult, diff_json_schema
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "diff.schema.json"
+    assert json.loads(path.read_text()) == diff_json_schema()  # python -m hub_tools.publish.diff.model rewrites it
+    corpus(tmp_path / "a", {"train": _rows(5, 3)})
+    corpus(tmp_path / "b", {"train": _rows(6, 3)})
+    code, out = cli("diff", tmp_path / "a", tmp_path / "b", "--json")
+    assert code == 0
+    assert DiffResult.model_validate(out).model_dump(mode="json") == out  # nothing outside the schema

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _PUNCT = r"[\p{P}\p{S}]+"
+_ASCII_PUNCT = r"[!-/:-@\[-`{-~]+"  # every ASCII punctuation mark and symbol (the ASCII part of \p{P}\p{S})
 _BYTE_BASE = np.uint64(0x100000001B3)      # FNV prime: odd, so multiplication is a bijection mod 2**64
 _WORD_BASE = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio constant, odd
 
@@ -31,6 +32,14 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(31))
 
 
+def _clean(arr: pa.Array, ascii_only: bool) -> pa.Array:
+    if ascii_only:  # ASCII is its own NFKC form, and its punctuation and symbols are one byte range
+        arr = pc.replace_substring_regex(pc.ascii_lower(arr), _ASCII_PUNCT, " ")
+    else:
+        arr = pc.replace_substring_regex(pc.utf8_lower(pc.utf8_normalize(arr, "NFKC")), _PUNCT, " ")
+    return pc.utf8_trim_whitespace(arr)
+
+
 def normalise(texts: pa.Array | Sequence[str]) -> pa.ListArray:
     """The normalised words of each text (a list array, one list per text; null texts give no words)."""
     arr = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.large_string())
@@ -38,8 +47,17 @@ def normalise(texts: pa.Array | Sequence[str]) -> pa.ListArray:
         arr = arr.combine_chunks()
     if not pa.types.is_large_string(arr.type):
         arr = arr.cast(pa.large_string())
-    arr = pc.utf8_lower(pc.utf8_normalize(arr, "NFKC"))
-    arr = pc.utf8_trim_whitespace(pc.replace_substring_regex(arr, _PUNCT, " "))
+    ascii_rows = np.asarray(pc.string_is_ascii(arr).fill_null(True), dtype=bool)
+    if ascii_rows.all():
+        arr = _clean(arr, True)
+    elif not ascii_rows.any():
+        arr = _clean(arr, False)
+    else:  # the Unicode path (slower) only for the rows that need it, then back in order
+        fast, slow = np.flatnonzero(ascii_rows), np.flatnonzero(~ascii_rows)
+        both = pa.concat_arrays([_clean(arr.take(fast), True), _clean(arr.take(slow), False)])
+        order = np.empty(len(arr), np.int64)
+        order[np.concatenate([fast, slow])] = np.arange(len(arr))
+        arr = both.take(order)
     return pc.utf8_split_whitespace(arr)
 
 

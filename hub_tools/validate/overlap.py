@@ -37,6 +37,8 @@ TRAINING_COLUMNS = {
     "instructions": ("messages", "prompt", "instruction", "input", "response", "output", "completion"),
     "preferences": ("prompt", "chosen", "rejected", "completion", "conv_a", "conv_b"),
 }
+FILTER_BITS = 21
+FILTER_MASK = np.uint64((1 << FILTER_BITS) - 1)
 METHOD = ("normalised word n-grams (NFKC, lower case, punctuation and symbols removed, whitespace split), "
           "64-bit hashes, exact match")
 
@@ -56,13 +58,21 @@ class Index:
     set_of: np.ndarray
     item_of: np.ndarray
     sets: list[EvalSet] = field(default_factory=list)
+    _filter: np.ndarray | None = None
 
     def lookup(self, hashes: np.ndarray) -> np.ndarray:
-        """Positions in ``hashes`` that are in the index."""
+        """Positions in ``hashes`` that are in the index. A bitmap of the hashes' low bits (2 MiB) first
+        rules out nearly every training n-gram with one array gather; the binary search sees the rest."""
         if not len(self.hashes) or not len(hashes):
             return np.zeros(0, np.int64)
-        pos = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
-        return np.flatnonzero(self.hashes[pos] == hashes)
+        if self._filter is None:
+            self._filter = np.zeros(1 << FILTER_BITS, bool)
+            self._filter[(self.hashes & FILTER_MASK).astype(np.int64)] = True
+        candidates = np.flatnonzero(self._filter[(hashes & FILTER_MASK).astype(np.int64)])
+        if not len(candidates):
+            return candidates
+        pos = np.minimum(np.searchsorted(self.hashes, hashes[candidates]), len(self.hashes) - 1)
+        return candidates[self.hashes[pos] == hashes[candidates]]
 
     def items(self, h: int) -> list[tuple[int, int]]:
         lo, hi = np.searchsorted(self.hashes, h, "left"), np.searchsorted(self.hashes, h, "right")

@@ -110,6 +110,26 @@ def _examples(folder: Path, files: list[str], config: str, split: str, wanted: n
     return out
 
 
+def _rows_at(folder: Path, sizes: list[tuple[str, int]], positions: np.ndarray, config: str, split: str,
+             batch_rows: int) -> list[RowExample]:
+    """The rows at these positions of a group (its files one after another), read without hashing."""
+    out: list[RowExample] = []
+    start = 0
+    for rel, n in sizes:
+        wanted = positions[(positions >= start) & (positions < start + n)] - start
+        offset = 0
+        for batch in (_batches(folder, rel, batch_rows) if len(wanted) else ()):
+            for i in wanted[(wanted >= offset) & (wanted < offset + batch.num_rows)]:
+                row = batch.slice(int(i - offset), 1).to_pylist()[0]
+                out.append(RowExample(config=config, split=split, file=rel, row=int(i), id=_row_id(row),
+                                      preview=_preview(row)))
+            offset += batch.num_rows
+            if offset > wanted.max():
+                break
+        start += n
+    return out
+
+
 def compare_rows(old: Side, new: Side, diff: ArtifactDiff, budget_bytes: int, show_rows: int,
                  batch_rows: int = 8192, workdir: str | Path | None = None) -> None:
     """Fill the row, config and schema parts of ``diff``."""
@@ -131,24 +151,33 @@ def compare_rows(old: Side, new: Side, diff: ArtifactDiff, budget_bytes: int, sh
                                                         new_type=sn[col]))
     keys = sorted(set(go) | set(gn))
     total = RowCounts(config="*", split="*", old_rows=0, new_rows=0, added=0, removed=0, kept=0)
+    sizes: dict[tuple[str, tuple[str, str]], list[tuple[str, int]]] = {}
     with RowSetDiff(budget_bytes, workdir) as rows:
         for key in keys:
             group = f"{key[0]}/{key[1]}"
             for side_name, side, groups in (("old", old, go), ("new", new, gn)):
                 rows.add(group, side_name, np.zeros(0, np.uint64))
                 for rel in groups.get(key, []):
+                    n = 0
                     for batch in _batches(side.folder, rel, batch_rows):
                         rows.add(group, side_name, row_hashes(batch))
+                        n += batch.num_rows
+                    sizes.setdefault((side_name, key), []).append((rel, n))
         for key in keys:  # up to EXAMPLE_HASHES changed hashes kept: examples are then the first rows in file order
             counts, added, removed = rows.compare(f"{key[0]}/{key[1]}",
                                                   keep_hashes=max(show_rows, EXAMPLE_HASHES) if show_rows else 0)
             diff.rows.append(RowCounts(config=key[0], split=key[1], **counts.__dict__))
             for f in ("old_rows", "new_rows", "added", "removed", "kept"):
                 setattr(total, f, getattr(total, f) + getattr(counts, f))
-            room = show_rows - len(diff.examples_added)
-            diff.examples_added += _examples(new.folder, gn.get(key, []), *key, added, room, batch_rows)
-            room = show_rows - len(diff.examples_removed)
-            diff.examples_removed += _examples(old.folder, go.get(key, []), *key, removed, room, batch_rows)
+            for side_name, side, groups, wanted, found in (
+                    ("new", new, gn, added, diff.examples_added), ("old", old, go, removed, diff.examples_removed)):
+                room = show_rows - len(found)
+                if room <= 0 or not len(wanted):
+                    continue
+                where = rows.positions(f"{key[0]}/{key[1]}", side_name, wanted, room)
+                found += (_rows_at(side.folder, sizes.get((side_name, key), []), where, *key, batch_rows)
+                          if where is not None else  # spilled: find the rows by their hashes
+                          _examples(side.folder, groups.get(key, []), *key, wanted, room, batch_rows))
         diff.rows_total = total
         diff.memory = MemoryUse(budget_bytes=budget_bytes, spilled=rows.stats.spilled,
                                 peak_hash_bytes=rows.stats.peak_buffer_bytes)

@@ -127,3 +127,16 @@ def diff_json_schema() -> dict:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "hubtool diff --json"
     return schema
+
+
+def write_schema() -> None:
+    """Rewrite docs/diff.schema.json (tests/test_diff.py checks it is current)."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "docs" / "diff.schema.json"
+    path.write_text(json.dumps(diff_json_schema(), indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    write_schema()

@@ -152,6 +152,23 @@ class RowSetDiff:
         return (counts, np.concatenate(added)[:keep_hashes] if added else empty,
                 np.concatenate(removed)[:keep_hashes] if removed else empty)
 
+    def positions(self, group: str, side: str, wanted: np.ndarray, limit: int) -> np.ndarray | None:
+        """Positions (in the order rows were added) of the ``wanted`` hashes (with repeats: the last
+        occurrences of each), the first ``limit`` of them; None when this side went to disk, where
+        positions are not kept (then the rows are found by hashing them again)."""
+        buf = self._buffers[(group, side)]
+        if buf.spill_dir is not None:
+            return None
+        arr = np.concatenate(buf.chunks) if buf.chunks else np.zeros(0, np.uint64)
+        if not len(wanted) or not len(arr):
+            return np.zeros(0, np.int64)
+        uniq, counts = np.unique(wanted, return_counts=True)
+        order = np.argsort(arr, kind="stable")
+        ends = np.searchsorted(arr[order], uniq, "right")
+        firsts = np.repeat(ends - counts, counts)
+        offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        return np.sort(order[firsts + offsets])[:limit]
+
     def _pairs(self, old: _Buffer, new: _Buffer) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if old.spill_dir is None and new.spill_dir is None:
             yield (np.concatenate(old.chunks) if old.chunks else np.zeros(0, np.uint64),
