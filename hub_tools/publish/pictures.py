@@ -324,8 +324,8 @@ def scores_picture(evals: list, base_evals: list | None, base_name: str | None) 
                     color=["#999999", "#4C72B0"][-len(names):], capsize=3)
             ax.set_yticks(range(len(names)), names, fontsize=8)
             ax.set_title(label(r), fontsize=9, loc="left")
-            for i, v in enumerate(values):
-                ax.annotate(fmt(v), (v, i), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+            for i, (v, e) in enumerate(zip(values, errs)):  # right of the error bar
+                ax.annotate(fmt(v), (v + e, i), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
             ax.set_xlim(0, max(v + e for v, e in zip(values, errs)) * 1.3 or 1)
             ax.spines[["top", "right"]].set_visible(False)
 
