@@ -41,7 +41,7 @@ def build_corpus(out: Path, with_added_source: bool) -> Path:
     cfg = load_config(CORPUS_CONFIG)
     if not with_added_source:
         cfg.sources = [s for s in cfg.sources if s.name != ADDED_SOURCE]
-    cfg.work_dir = str(out.parent / f".work-{out.name}")  # the same path each time: it is in the config
+    cfg.work_dir = str((out.parent / f".work-{out.name}").resolve())  # the same path each time: it is in the config
     run_corpus(cfg, output=out)
     shutil.rmtree(cfg.work_dir, ignore_errors=True)
     return out
