@@ -79,6 +79,7 @@ def main(verbose: bool) -> None:
 
 def _register_commands() -> None:
     from hub_tools.cli.card import card
+    from hub_tools.cli.diff import diff
     from hub_tools.cli.hub import hub
     from hub_tools.cli.publish import push, release, verify
     from hub_tools.cli.quickstart import quickstart
@@ -87,7 +88,7 @@ def _register_commands() -> None:
     from hub_tools.cli.space import space
     from hub_tools.cli.validate import validate
 
-    for command in (hub, serve_model, quickstart, validate, card, push, release, verify, recipe, space):
+    for command in (hub, serve_model, quickstart, validate, card, push, release, verify, diff, recipe, space):
         main.add_command(command)
 
 

@@ -26,7 +26,7 @@ def print_plan(plan: dict, title: str) -> None:
 def push_artifact(artifact_dir: Path, repo_id: str, revision: str, private: bool, version: str | None,
                   license_: str | None, endpoint: str | None, dry_run: bool = False):
     """Validate, render the card and push (or only plan, with ``dry_run``). Exits 1 on an invalid artifact."""
-    from hub_tools.publish.cards import CardContext, render_card
+    from hub_tools.publish.cards import CardContext, render_card_files
     from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND
     from hub_tools.artifacts.provenance import read_provenance
     from hub_tools.cli.validate import print_report
@@ -42,15 +42,16 @@ def push_artifact(artifact_dir: Path, repo_id: str, revision: str, private: bool
     repo_type = REPO_TYPE_OF_KIND[prov.kind]
     ctx = CardContext(name=prov.name, kind=prov.kind, repo_id=repo_id, revision=revision, version=version,
                       license=license_ or prov.card.get("license", "other"), languages=prov.language)
-    card_text = render_card(artifact_dir, ctx, report.statistics.get(artifact_dir.name))
+    card = render_card_files(artifact_dir, ctx, report.statistics.get(artifact_dir.name))
     api = hub_target(endpoint).api()  # after validation: an invalid artifact never starts a hub
     if dry_run:
-        return plan_push(api, artifact_dir, repo_id, repo_type, revision, card_text)
+        return plan_push(api, artifact_dir, repo_id, repo_type, revision, card.text, card.files)
     message = f"hubtool push{' ' + version if version else ''}: {prov.name}"
     description = f"{prov.kind} from recipe {prov.recipe.name} {prov.recipe.version}" + (
         f", git {prov.git_commit[:12]}" if prov.git_commit else "")
     return do_push(api, artifact_dir, repo_id, repo_type, revision, message, description, private,
-                   prov.card.get("sdk", "gradio") if repo_type == "space" else None, card_text)
+                   prov.card.get("sdk", "gradio") if repo_type == "space" else None, card.text,
+                   extra_files=card.files)
 
 
 @click.command(epilog="""\b

@@ -22,7 +22,8 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from hub_tools import __version__
 from hub_tools.artifacts.provenance import read_provenance
-from hub_tools.publish.cards import context_for, render_card
+from hub_tools.publish.cards import CardContext, context_for, render_card_files
+from hub_tools.publish.diff.changes import changes_section
 from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest, tag_name
 from hub_tools.artifacts.promote import choose
 from hub_tools.publish.push import PublishError, explain_http_error, plan_push, push
@@ -57,6 +58,7 @@ class _Job:
     repo_id: str
     branch: str
     card: str
+    files: dict[str, bytes] = field(default_factory=dict)  # the card's pictures
 
 
 @dataclass
@@ -142,9 +144,13 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
     if not report.ok():
         raise ReleaseInvalid(report)
     result = ReleaseResult(manifest.version, api.endpoint, dry_run)
-    jobs = [_Job(a.name, a, manifest.repo_id(a), a.branch,
-                 render_card(manifest.artifact_path(a), context_for(manifest, a), report.statistics.get(a.name)))
-            for a in arts]
+
+    def job(name: str, art: ArtifactSpec, repo_id: str, branch: str, ctx: CardContext) -> _Job:
+        ctx.sections["changes"] = changes_section(api, manifest, art, repo_id, branch)  # vs the previous tag
+        card = render_card_files(manifest.artifact_path(art), ctx, report.statistics.get(art.name))
+        return _Job(name, art, repo_id, branch, card.text, card.files)
+
+    jobs = [job(a.name, a, manifest.repo_id(a), a.branch, context_for(manifest, a)) for a in arts]
     for rule in manifest.promote:  # the best variant of a model repo also becomes its main
         promo = choose(manifest, rule)
         if only and promo.winner.name not in only:
@@ -153,9 +159,7 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
         ctx.revision = "main"
         ctx.fields["description"] = (f"`main` holds variant `{promo.winner.name}`, the best by {promo.metric}: "
                                      + ", ".join(f"{k} {v}" for k, v in sorted(promo.scores.items())) + ".")
-        jobs.append(_Job(f"main <- {promo.winner.name}", promo.winner, promo.repo_id, "main",
-                         render_card(manifest.artifact_path(promo.winner), ctx,
-                                     report.statistics.get(promo.winner.name))))
+        jobs.append(job(f"main <- {promo.winner.name}", promo.winner, promo.repo_id, "main", ctx))
         result.promoted[promo.repo_id] = {"variant": promo.winner.name, "metric": promo.metric,
                                           "scores": promo.scores}
     with release_lock(manifest) if not dry_run else nullcontext():
@@ -164,7 +168,8 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
             art, repo_type = job.art, REPO_TYPE_OF_KIND[job.art.kind]
             step(f"planning {job.name} -> {job.repo_id}@{job.branch}")
             try:
-                plan = plan_push(api, manifest.artifact_path(art), job.repo_id, repo_type, job.branch, job.card)
+                plan = plan_push(api, manifest.artifact_path(art), job.repo_id, repo_type, job.branch, job.card,
+                                 job.files)
             except HfHubHTTPError as err:
                 raise ReleaseError(explain_http_error(err, job.repo_id, api.endpoint)) from err
             tag = tag_name(manifest.version, job.branch)
@@ -189,7 +194,7 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
                 pushed = push(api, manifest.artifact_path(art), outcome.repo_id, outcome.repo_type, job.branch,
                               message=f"hubtool release {manifest.version}: {job.name}", description=description,
                               private=art.private, space_sdk=sdk, card_text=job.card, retries=retries,
-                              backoff=backoff, plan=plan)
+                              backoff=backoff, plan=plan, extra_files=job.files)
             except PublishError as err:
                 done = [o.name for o in result.artifacts if o.head]
                 raise ReleaseError(f"pushing {job.name} failed: {err} Pushed so far: {', '.join(done) or 'none'}; "
