@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from hub_tools.artifacts.datalayout import DATA_SUFFIXES, discover_layout, file_format
 from hub_tools.artifacts.manifest import Manifest
-from hub_tools.artifacts.overlap_settings import EvaluationSet, OverlapSettings
+from hub_tools.artifacts.overlap_settings import OverlapSettings
 from hub_tools.text.ngrams import ngram_hashes
 from hub_tools.validate.findings import Finding
 from hub_tools.validate.json_batches import rows_table
