@@ -76,7 +76,7 @@ def serve(data_dir: str | Path, host: str = "127.0.0.1", port: int = 0, token: s
     """Serve the hub until interrupted. ``port=0`` picks a free port (written to server.json)."""
     import uvicorn
 
-    from hub_tools.localhub.app import LocalHubApp
+    from hub_tools.localhub.app import build_app
     from hub_tools.localhub.auth import TokenRegistry
     from hub_tools.localhub.storage import HubStore
 
@@ -88,7 +88,7 @@ def serve(data_dir: str | Path, host: str = "127.0.0.1", port: int = 0, token: s
     if token is None and users_file is None:
         token = admin_token(data_dir)
     tokens = TokenRegistry.load(admin_token=token, users_file=users_file)
-    app = LocalHubApp(store, tokens, enable_faults=enable_faults)
+    app = build_app(store, tokens, enable_faults=enable_faults)
 
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

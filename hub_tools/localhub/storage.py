@@ -7,27 +7,41 @@ unreferenced blobs behind, never a half-visible tree.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
-import json
 import os
-import re
 import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Iterator
 from pathlib import Path
-from collections.abc import Iterable, Iterator
 
-from hub_tools.hub import names
-from hub_tools.localhub.errors import HubError, bad_request, entry_not_found, revision_not_found
+from hub_tools.localhub.errors import (
+    HubError,
+    bad_request,
+    entry_not_found,
+    revision_not_found,
+)
+from hub_tools.localhub.model import (
+    GITATTRIBUTES,
+    REPO_TYPES,
+    RESERVED_NAMESPACES,
+    SPACE_SDKS,
+    Commit,
+    Entry,
+    FileOp,
+    Repo,
+    check_name,
+    check_no_file_dir_clash,
+    check_ref_name,
+    git_blob_sha1,
+    is_hex,
+    utcnow,
+)
+from hub_tools.localhub.store_collections import CollectionStore
 
 SCHEMA_VERSION = 1
-REPO_TYPES = ("model", "dataset", "space")
-SPACE_SDKS = ("gradio", "docker", "static", "streamlit")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -59,123 +73,8 @@ CREATE TABLE IF NOT EXISTS space_variables(
     updated_at TEXT NOT NULL, PRIMARY KEY(repo_id, key));
 """
 
-# Default .gitattributes of a new Hub repo: which files git would keep in LFS.
-LFS_SUFFIXES = (
-    ".7z", ".arrow", ".bin", ".bz2", ".ckpt", ".ftz", ".gz", ".h5", ".joblib", ".lz4", ".mlmodel",
-    ".model", ".msgpack", ".npy", ".npz", ".onnx", ".ot", ".parquet", ".pb", ".pickle", ".pkl", ".pt",
-    ".pth", ".rar", ".safetensors", ".tar", ".tflite", ".tgz", ".wasm", ".xz", ".zip", ".zst",
-    ".png", ".jpg", ".jpeg", ".webp", ".gif", ".wav", ".mp3", ".flac", ".ogg", ".mp4",
-)
-GITATTRIBUTES = "".join(f"*{s} filter=lfs diff=lfs merge=lfs -text\n" for s in LFS_SUFFIXES)
-REGULAR_MAX_SIZE = 5 * 1024 * 1024  # huggingface_hub reads regular files whole: keep them small
 
-_HEX40 = names.HEX40
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-RESERVED_NAMESPACES = {"api", "datasets", "spaces", "models", "collections", "_lfs", "organizations", "settings"}
-
-
-def utcnow() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def git_blob_sha1(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def lfs_pointer(sha256: str, size: int) -> bytes:
-    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
-
-
-def check_name(part: str, what: str) -> None:
-    try:
-        names.check_name(part, what)
-    except names.InvalidName as err:
-        raise bad_request(str(err)) from None
-
-
-def check_repo_path(path: object) -> str:
-    """A path inside a repo: relative, no '..' or empty segments, no control characters."""
-    if not isinstance(path, str) or not path or len(path) > 1000:
-        raise bad_request(f"Invalid path {path!r}: expected a non-empty relative path")
-    if path.startswith("/") or "\\" in path or any(ord(c) < 32 for c in path):
-        raise bad_request(f"Invalid path {path!r}: absolute paths, backslashes and control characters are refused")
-    parts = path.split("/")
-    if any(p in ("", ".", "..") for p in parts) or parts[0] == ".git":
-        raise bad_request(f"Invalid path {path!r}: '..', '.', empty segments and .git/ are refused")
-    return path
-
-
-def check_ref_name(name: str, what: str = "branch") -> None:
-    try:
-        names.check_ref_name(name, what)
-    except names.InvalidName as err:
-        raise bad_request(str(err)) from None
-
-
-@dataclass(frozen=True)
-class Repo:
-    id: int
-    type: str
-    namespace: str
-    name: str
-    private: bool
-    sdk: str | None
-    created_at: str
-
-    @property
-    def repo_id(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    @property
-    def url_prefix(self) -> str:
-        return "" if self.type == "model" else f"{self.type}s/"
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A file in a tree."""
-
-    path: str
-    sha256: str
-    size: int
-    lfs: bool
-    git_sha1: str  # git blob id of the content (regular files)
-
-    @property
-    def oid(self) -> str:
-        """The git object id the Hub reports: the blob of the content, or of the LFS pointer."""
-        if self.lfs:
-            return git_blob_sha1(lfs_pointer(self.sha256, self.size))
-        return self.git_sha1
-
-    @property
-    def etag(self) -> str:
-        return self.sha256 if self.lfs else self.git_sha1
-
-
-@dataclass(frozen=True)
-class Commit:
-    sha: str
-    parent: str | None
-    tree_sha: str
-    title: str
-    message: str
-    author: str
-    created_at: str
-
-
-@dataclass
-class FileOp:
-    """One operation of a commit, already checked for shape. For additions the blob is stored."""
-
-    kind: str  # "add" | "delete_file" | "delete_folder"
-    path: str
-    sha256: str = ""
-    size: int = 0
-    lfs: bool = False
-
-
-class HubStore:
+class HubStore(CollectionStore):
     """All state of one local hub. Thread-safe: one connection, serialised by a lock."""
 
     def __init__(self, data_dir: str | os.PathLike[str]):
@@ -353,7 +252,7 @@ class HubStore:
             found = self.ref(repo, "tag", rev[len("refs/tags/"):])
         else:
             found = self.ref(repo, "branch", rev) or self.ref(repo, "tag", rev)
-            if found is None and _HEX40.match(rev) and self.commit(repo, rev) is not None:
+            if found is None and is_hex(rev, 40) and self.commit(repo, rev) is not None:
                 found = rev
         if found is None:
             raise revision_not_found(revision)
@@ -444,7 +343,7 @@ class HubStore:
                 if row is None:  # guarded earlier; keeps the invariant that trees only point at stored blobs
                     raise bad_request(f"{op.path}: content {op.sha256} was never uploaded")
                 files[op.path] = Entry(op.path, op.sha256, op.size, op.lfs, row["git_sha1"])
-        _check_no_file_dir_clash(files)
+        check_no_file_dir_clash(files)
         tree_sha = hashlib.sha1(
             "".join(f"{p}\0{e.sha256}\0{int(e.lfs)}\n" for p, e in sorted(files.items())).encode()
         ).hexdigest()
@@ -460,117 +359,3 @@ class HubStore:
         db.execute("INSERT OR REPLACE INTO refs VALUES(?,?,?,?,?)", (repo.id, "branch", branch, sha, None))
         return sha
 
-    # -- collections --------------------------------------------------------------------------
-    def create_collection(self, namespace: str, title: str, description: str | None, private: bool) -> str:
-        check_name(namespace, "namespace")
-        if not title or len(title) > 60:
-            raise bad_request("A collection title must have 1 to 60 characters")
-        existing = self._read("SELECT slug FROM collections WHERE namespace=? AND title=?", (namespace, title))
-        if existing:
-            err = HubError(409, f"A collection titled {title!r} already exists in {namespace}")
-            err.extra = {"slug": existing[0]["slug"]}  # type: ignore[attr-defined]
-            raise err
-        slug_title = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "collection"
-        slug = f"{namespace}/{slug_title}-{uuid.uuid4().hex[:24]}"
-        now = utcnow()
-        with self._write() as db:
-            db.execute("INSERT INTO collections VALUES(?,?,?,?,?,?,?)",
-                       (slug, namespace, title, description, int(private), now, now))
-        return slug
-
-    def collection(self, slug: str) -> sqlite3.Row | None:
-        rows = self._read("SELECT * FROM collections WHERE slug=?", (slug,))
-        return rows[0] if rows else None
-
-    def collections(self, owner: str | None) -> list[sqlite3.Row]:
-        if owner:
-            return self._read("SELECT * FROM collections WHERE namespace=? ORDER BY created_at", (owner,))
-        return self._read("SELECT * FROM collections ORDER BY created_at")
-
-    def collection_items(self, slug: str) -> list[sqlite3.Row]:
-        return self._read("SELECT * FROM collection_items WHERE slug=? ORDER BY position", (slug,))
-
-    def add_collection_item(self, slug: str, item_id: str, item_type: str, note: str | None) -> None:
-        with self._write() as db:
-            if db.execute("SELECT 1 FROM collection_items WHERE slug=? AND item_type=? AND item_id=?",
-                          (slug, item_type, item_id)).fetchone():
-                raise HubError(409, f"{item_type} {item_id} is already in collection {slug}")
-            pos = db.execute("SELECT COALESCE(MAX(position)+1, 0) FROM collection_items WHERE slug=?",
-                             (slug,)).fetchone()[0]
-            db.execute("INSERT INTO collection_items VALUES(?,?,?,?,?,?)",
-                       (slug, uuid.uuid4().hex[:24], item_id, item_type, pos, note))
-            db.execute("UPDATE collections SET updated_at=? WHERE slug=?", (utcnow(), slug))
-
-    def update_collection(self, slug: str, fields: dict) -> None:
-        allowed = {k: v for k, v in fields.items() if k in ("title", "description", "private")}
-        with self._write() as db:
-            for key, value in allowed.items():
-                db.execute(f"UPDATE collections SET {key}=? WHERE slug=?",
-                           (int(value) if key == "private" else value, slug))
-            db.execute("UPDATE collections SET updated_at=? WHERE slug=?", (utcnow(), slug))
-
-    def update_collection_item(self, slug: str, object_id: str, note: str | None, position: int | None) -> bool:
-        with self._write() as db:
-            row = db.execute("SELECT * FROM collection_items WHERE slug=? AND object_id=?", (slug, object_id)).fetchone()
-            if row is None:
-                return False
-            if note is not None:
-                db.execute("UPDATE collection_items SET note=? WHERE slug=? AND object_id=?", (note, slug, object_id))
-            if position is not None:
-                db.execute("UPDATE collection_items SET position=? WHERE slug=? AND object_id=?",
-                           (position, slug, object_id))
-            db.execute("UPDATE collections SET updated_at=? WHERE slug=?", (utcnow(), slug))
-            return True
-
-    def delete_collection_item(self, slug: str, object_id: str) -> bool:
-        with self._write() as db:
-            return db.execute("DELETE FROM collection_items WHERE slug=? AND object_id=?",
-                              (slug, object_id)).rowcount > 0
-
-    def delete_collection(self, slug: str) -> None:
-        with self._write() as db:
-            db.execute("DELETE FROM collection_items WHERE slug=?", (slug,))
-            db.execute("DELETE FROM collections WHERE slug=?", (slug,))
-
-
-def _check_no_file_dir_clash(files: dict[str, Entry]) -> None:
-    paths = set(files)
-    for p in paths:
-        parts = p.split("/")
-        for i in range(1, len(parts)):
-            prefix = "/".join(parts[:i])
-            if prefix in paths:
-                raise bad_request(f"Path clash: {prefix!r} is a file, so {p!r} cannot be created under it")
-
-
-def decode_regular_content(value: dict) -> bytes:
-    """Content of a ``file`` line of an NDJSON commit (base64, or utf-8 text)."""
-    content = value.get("content")
-    if not isinstance(content, str):
-        raise bad_request(f"{value.get('path')}: 'content' must be a string")
-    encoding = value.get("encoding", "utf-8")
-    if encoding == "base64":
-        try:
-            return base64.b64decode(content, validate=True)
-        except ValueError:
-            raise bad_request(f"{value.get('path')}: content is not valid base64") from None
-    if encoding in ("utf-8", "utf8"):
-        return content.encode()
-    raise bad_request(f"{value.get('path')}: unknown encoding {encoding!r}")
-
-
-def is_hex(value: object, length: int) -> bool:
-    return isinstance(value, str) and bool((_HEX40 if length == 40 else _HEX64).match(value))
-
-
-def directories_of(paths: Iterable[str]) -> set[str]:
-    dirs: set[str] = set()
-    for p in paths:
-        parts = p.split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            dirs.add("/".join(parts[:i]))
-    return dirs
-
-
-def dir_oid(entries: Iterable[Entry]) -> str:
-    return hashlib.sha1(json.dumps(sorted((e.path, e.oid) for e in entries)).encode()).hexdigest()
