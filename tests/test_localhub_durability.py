@@ -179,9 +179,6 @@ def test_existing_tag_branch_and_unknown_revisions(api: HfApi, repo_name):
         api.create_tag(repo, tag="v1.0")
     assert err.value.response.status_code == 409
     with pytest.raises(HfHubHTTPError) as err:
-        api.create_branch(repo, branch="v1.0")  # a tag of that name exists
-    assert err.value.response.status_code == 409
-    with pytest.raises(HfHubHTTPError) as err:
         api.create_branch(repo, branch="bad..name")
     assert err.value.response.status_code == 400
     with pytest.raises(HfHubHTTPError) as err:  # commits go to branches, not tags
@@ -191,14 +188,6 @@ def test_existing_tag_branch_and_unknown_revisions(api: HfApi, repo_name):
         api.delete_branch(repo, branch="main")
     assert err.value.response.status_code == 403
     assert _state(api, repo) == before
-
-
-def test_pull_requests_are_refused_clearly(api: HfApi, repo_name):
-    repo = f"hitz/{repo_name}"
-    api.create_repo(repo)
-    with pytest.raises(HfHubHTTPError) as err:
-        api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo, create_pr=True)
-    assert "Pull requests are not supported" in str(err.value)
 
 
 def test_keep_alive_survives_refused_requests(api: HfApi, repo_name):

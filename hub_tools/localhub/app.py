@@ -4,10 +4,13 @@ datasets, transformers and peft call (see docs/local-hub.md for the list).
 Routing is done on the raw, still percent-encoded path: clients send revisions quoted with
 ``safe=""`` (``refs%2Fpr%2F1``), so a decoded path could not be split unambiguously. This module only
 dispatches; the handlers live in ``routes/``, one module per API family.
+
+Every answer carries an ``X-Request-Id`` (also written to the log with any internal error).
 """
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote
 
@@ -18,11 +21,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hub_tools import __version__
 from hub_tools.localhub.auth import TokenRegistry
 from hub_tools.localhub.context import HubContext
-from hub_tools.localhub.errors import HubError
+from hub_tools.localhub.errors import HubError, bad_request, repo_not_found
 from hub_tools.localhub.model import REPO_TYPES
 from hub_tools.localhub.routes import (
     collections,
     commits,
+    discussions,
     files,
     lfs,
     refs,
@@ -30,9 +34,16 @@ from hub_tools.localhub.routes import (
     spaces,
 )
 from hub_tools.localhub.storage import HubStore
-from hub_tools.localhub.web import error_response, read_json, split_rev, truthy
+from hub_tools.localhub.web import (
+    error_response,
+    read_body,
+    read_json,
+    split_rev,
+    truthy,
+)
 
 log = logging.getLogger(__name__)
+DRAIN_LIMIT = 64 * 1024 * 1024  # an unread body past this closes the connection instead of being read
 
 
 @dataclass
@@ -70,16 +81,24 @@ class LocalHubApp:
         request = Request(scope, body)
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1").split("?", 1)[0]
+        request_id = uuid.uuid4().hex
         try:
             response = await self.dispatch(request, path)
         except HubError as err:
             response = error_response(err)
         except Exception:  # a bug: answer 500 without leaking internals, keep serving
-            log.exception("local hub: unhandled error on %s %s", request.method, path.split("/_lfs/")[0])
-            response = error_response(HubError(500, "Internal error in the local hub (see its log)"))
+            log.exception("local hub: unhandled error on %s %s (request %s)", request.method,
+                          path.split("/_lfs/")[0], request_id)
+            response = error_response(HubError(500, f"Internal error in the local hub (request {request_id}, "
+                                                    "see its log)"))
         if not body.done:  # keep-alive: an unread body would corrupt the next pooled request
-            async for _ in request.stream():
-                pass
+            drained = 0
+            async for chunk in request.stream():
+                drained += len(chunk)
+                if drained > DRAIN_LIMIT:
+                    response.headers["connection"] = "close"
+                    break
+        response.headers["x-request-id"] = request_id
         await response(scope, body, send)
 
     # -- routing ------------------------------------------------------------------------------
@@ -88,6 +107,8 @@ class LocalHubApp:
         segs = [unquote(s) for s in path.split("/")[1:]]
         while segs and segs[-1] == "":
             segs.pop()
+        if any(ord(c) < 32 or ord(c) == 127 for seg in segs for c in seg):
+            raise bad_request("Invalid path: control characters (such as %00 or %0D%0A) are refused")
         if not segs:
             return JSONResponse({"name": "hubtool local hub", "version": __version__})
         if segs[0] == "api":
@@ -107,6 +128,8 @@ class LocalHubApp:
             if tail and tail[0] == "resolve" and len(tail) >= 3 and request.method in ("GET", "HEAD"):
                 rev, file_segs = split_rev(tail[1:])
                 return files.resolve(ctx, request, repo_type, ns, name, rev, "/".join(file_segs))
+            if name == "resolve" and len(tail) >= 2:  # a repo id without namespace ("gpt2"): none exists here
+                raise repo_not_found(ns)
         raise HubError(404, f"No route for {request.method} {path}")
 
     async def api(self, request: Request, segs: list[str]) -> Response:
@@ -130,6 +153,8 @@ class LocalHubApp:
                 return JSONResponse({"status": "ok", "version": __version__})
             case [plural] if plural.endswith("s") and plural[:-1] in REPO_TYPES and m == "GET":
                 return repos.list_repos(ctx, request, plural[:-1])
+            case [plural, repo_id] if plural.endswith("s") and plural[:-1] in REPO_TYPES:
+                raise repo_not_found(repo_id)  # every repo here has a namespace
             case [plural, ns, name, *rest] if plural.endswith("s") and plural[:-1] in REPO_TYPES:
                 return await self.repo_route(request, plural[:-1], ns, name, rest)
         raise HubError(404, f"No route for {m} /api/{'/'.join(segs)}")
@@ -150,9 +175,9 @@ class LocalHubApp:
             case ["tree", *rev_path] if m == "GET" and rev_path:
                 rev, sub = split_rev(rev_path)
                 return files.tree(ctx, request, rtype, ns, name, rev, "/".join(sub), truthy(q.get("recursive")),
-                                  truthy(q.get("expand")), int(q.get("cursor", 0) or 0))
+                                  truthy(q.get("expand")), q.get("cursor"))
             case ["paths-info", *rev] if m == "POST" and rev:
-                form = parse_qs((await request.body()).decode(), keep_blank_values=True)
+                form = parse_qs((await read_body(request)).decode("utf-8", "replace"), keep_blank_values=True)
                 return files.paths_info(ctx, request, rtype, ns, name, split_rev(rev)[0], form.get("paths", []),
                                         truthy((form.get("expand") or ["false"])[0]))
             case ["refs"] if m == "GET":
@@ -168,11 +193,14 @@ class LocalHubApp:
                                           await read_json(request, {}))
             case ["branch", *branch] if m == "DELETE" and branch:
                 return refs.delete_ref(ctx, request, rtype, ns, name, "branch", "/".join(branch))
+            case ["discussions", *more]:
+                return await discussions.route(ctx, request, rtype, ns, name, more)
             case ["variables"] if rtype == "space":
                 return await spaces.space_variables(ctx, request, ns, name)
             case [("xet-write-token" | "xet-read-token"), *_]:
                 raise HubError(404, "The local hub has no Xet storage: run clients with HF_HUB_DISABLE_XET=1 "
                                     "(hubtool sets it for local endpoints)")
+        ctx.repo(request, rtype, ns, name)  # an unknown or invisible repo is a RepoNotFound, whatever the route
         raise HubError(404, f"No route for {m} /api/{rtype}s/{ns}/{name}/{'/'.join(rest)}")
 
 

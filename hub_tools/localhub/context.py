@@ -42,13 +42,25 @@ class HubContext:
             raise HubError(403, f"{user.name} may not write to the namespace {namespace!r}")
         return user
 
+    @staticmethod
+    def can_read(repo: Repo, user: User | None) -> bool:
+        return not repo.private or (user is not None and user.can_read(repo.namespace))
+
     def repo(self, request: Request, rtype: str, ns: str, name: str, write: bool = False) -> tuple[Repo, User | None]:
+        """The repo ``ns/name`` (any case) if the caller may see it, else 404 RepoNotFound, exactly as if it did
+        not exist; with ``write``, 401/403 unless the caller may also write to it."""
         user = self.user(request)
         repo = self.store.get_repo(rtype, ns, name)
-        visible = repo is not None and (not repo.private or (user is not None and user.can_access(ns)))
-        if not visible:
+        if repo is None or not self.can_read(repo, user):
             raise repo_not_found(f"{ns}/{name}")
         if write:
-            user = self.writer(request, ns)
-        assert repo is not None
+            user = self.writer(request, repo.namespace)
+        return repo, user
+
+    def contributor(self, request: Request, rtype: str, ns: str, name: str) -> tuple[Repo, User]:
+        """A repo the caller may read, with a token: enough to open pull requests and discussions, comment,
+        and upload LFS objects for them (refs other than the caller's own pull requests stay write-only)."""
+        repo, user = self.repo(request, rtype, ns, name)
+        if user is None:
+            raise HubError(401, "Authentication required: send a token (HF_TOKEN or `hf auth login`)")
         return repo, user

@@ -8,6 +8,8 @@ import uuid
 from hub_tools.localhub.errors import HubError, bad_request
 from hub_tools.localhub.model import check_name, utcnow
 
+THEMES = ("orange", "blue", "green", "purple", "pink", "indigo")
+
 
 class CollectionStore:
     def create_collection(self, namespace: str, title: str, description: str | None, private: bool) -> str:
@@ -23,7 +25,8 @@ class CollectionStore:
         slug = f"{namespace}/{slug_title}-{uuid.uuid4().hex[:24]}"
         now = utcnow()
         with self._write() as db:
-            db.execute("INSERT INTO collections VALUES(?,?,?,?,?,?,?)",
+            db.execute("INSERT INTO collections(slug, namespace, title, description, private, created_at, "
+                       "updated_at) VALUES(?,?,?,?,?,?,?)",
                        (slug, namespace, title, description, int(private), now, now))
         return slug
 
@@ -51,11 +54,24 @@ class CollectionStore:
             db.execute("UPDATE collections SET updated_at=? WHERE slug=?", (utcnow(), slug))
 
     def update_collection(self, slug: str, fields: dict) -> None:
-        allowed = {k: v for k, v in fields.items() if k in ("title", "description", "private")}
+        """Set title, description, private, theme or position; anything else or a bad value is a 400."""
+        unknown = sorted(set(fields) - {"title", "description", "private", "theme", "position"})
+        if unknown:
+            raise bad_request(f"Unknown collection field(s) {', '.join(unknown)}: the local hub updates title, "
+                              "description, private, theme and position")
+        if "title" in fields and not (isinstance(fields["title"], str) and 1 <= len(fields["title"]) <= 60):
+            raise bad_request("A collection title must have 1 to 60 characters")
+        if "description" in fields and not isinstance(fields["description"], (str, type(None))):
+            raise bad_request("'description' must be a string")
+        if "theme" in fields and fields["theme"] not in THEMES:
+            raise bad_request(f"Invalid theme {fields['theme']!r}: expected one of {', '.join(THEMES)}")
+        if "position" in fields and (not isinstance(fields["position"], int) or isinstance(fields["position"], bool)
+                                     or fields["position"] < 0):
+            raise bad_request("'position' must be a non-negative integer")
         with self._write() as db:
-            for key, value in allowed.items():
+            for key, value in fields.items():
                 db.execute(f"UPDATE collections SET {key}=? WHERE slug=?",
-                           (int(value) if key == "private" else value, slug))
+                           (int(bool(value)) if key == "private" else value, slug))
             db.execute("UPDATE collections SET updated_at=? WHERE slug=?", (utcnow(), slug))
 
     def update_collection_item(self, slug: str, object_id: str, note: str | None, position: int | None) -> bool:

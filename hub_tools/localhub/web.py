@@ -11,6 +11,7 @@ from hub_tools.localhub.errors import HubError, bad_request
 
 CHUNK = 1024 * 1024
 MAX_NDJSON_LINE = 64 * 1024 * 1024
+MAX_JSON_BODY = 32 * 1024 * 1024  # JSON and form bodies (a preupload of 256 files is ~200 KiB)
 
 
 class BlobResponse(Response):
@@ -41,8 +42,13 @@ class BlobResponse(Response):
         self.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
 
 
+def header_safe(text: str, limit: int = 1000) -> str:
+    """Printable ASCII only: a CR/LF or NUL taken from a request path must never reach a header."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)[:limit]
+
+
 def error_response(err: HubError) -> Response:
-    headers = {"X-Error-Message": err.message.encode("ascii", "replace").decode()}
+    headers = {"X-Error-Message": header_safe(err.message)}
     if err.code:
         headers["X-Error-Code"] = err.code
     if err.commit:
@@ -85,8 +91,22 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+async def read_body(request: Request, limit: int = MAX_JSON_BODY) -> bytes:
+    """The whole body, refused with 413 past ``limit`` bytes (checked on Content-Length and while reading)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HubError(413, f"Request body of {declared} bytes is over the limit of {limit} bytes for this route")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HubError(413, f"Request body is over the limit of {limit} bytes for this route")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def read_json(request: Request, default: dict | None = None) -> dict:
-    raw = await request.body()
+    raw = await read_body(request)
     if not raw.strip():
         if default is not None:
             return default

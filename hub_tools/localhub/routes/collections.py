@@ -15,10 +15,12 @@ from hub_tools.localhub.web import read_json
 
 def _collection_json(ctx: HubContext, slug: str, user: User | None) -> dict:
     row = ctx.store.collection(slug)
-    if row is None or (row["private"] and not (user and user.can_access(row["namespace"]))):
+    if row is None or (row["private"] and not (user and user.can_read(row["namespace"]))):
         raise HubError(404, f"Collection not found: {slug}")
     items = []
     for it in ctx.store.collection_items(slug):
+        if not _item_visible(ctx, it["item_type"], it["item_id"], user):
+            continue  # a private repo (or collection) stays invisible, even listed in a public collection
         item: dict[str, Any] = {"_id": it["object_id"], "id": it["item_id"], "type": it["item_type"],
                                 "position": it["position"]}
         if it["note"]:
@@ -26,15 +28,26 @@ def _collection_json(ctx: HubContext, slug: str, user: User | None) -> dict:
         items.append(item)
     return {"slug": slug, "title": row["title"], "description": row["description"],
             "owner": {"name": row["namespace"], "type": "user"}, "items": items,
-            "lastUpdated": row["updated_at"], "position": 0, "private": bool(row["private"]),
-            "theme": "indigo", "upvotes": 0, "isUpvotedByUser": False}
+            "lastUpdated": row["updated_at"], "position": row["position"], "private": bool(row["private"]),
+            "theme": row["theme"], "upvotes": 0, "isUpvotedByUser": False}
+
+
+def _item_visible(ctx: HubContext, item_type: str, item_id: str, user: User | None) -> bool:
+    if item_type in REPO_TYPES:
+        ns, _, name = item_id.partition("/")
+        repo = ctx.store.get_repo(item_type, ns, name)
+        return repo is not None and ctx.can_read(repo, user)
+    if item_type == "collection":
+        row = ctx.store.collection(item_id)
+        return row is not None and (not row["private"] or bool(user and user.can_read(row["namespace"])))
+    return True  # papers are public
 
 
 def list_collections(ctx: HubContext, request: Request) -> Response:
     user = ctx.user(request)
     out = []
     for row in ctx.store.collections(request.query_params.get("owner")):
-        if row["private"] and not (user and user.can_access(row["namespace"])):
+        if row["private"] and not (user and user.can_read(row["namespace"])):
             continue
         data = _collection_json(ctx, row["slug"], user)
         data.pop("position")  # the client numbers listed collections itself

@@ -1,6 +1,7 @@
 """Reading files: trees (paged), paths-info, and resolve (downloads with ranges)."""
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -8,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hub_tools.localhub.context import HubContext
-from hub_tools.localhub.errors import entry_not_found
+from hub_tools.localhub.errors import bad_request, entry_not_found
 from hub_tools.localhub.model import Entry, Repo, dir_oid, directories_of, lfs_pointer
 from hub_tools.localhub.web import BlobResponse, parse_range
 
@@ -52,8 +53,17 @@ def _last_commits(ctx: HubContext, repo: Repo, sha: str, paths: list[str]) -> di
     return found
 
 
+def _cursor(value: str | None, total: int) -> int:
+    """The paging cursor this hub hands out in ``Link: rel="next"``: an offset into the listing."""
+    if value is None or value == "":
+        return 0
+    if not re.fullmatch(r"[0-9]{1,12}", value) or int(value) > total:
+        raise bad_request(f"Invalid cursor {value[:40]!r}: use the 'next' link of the previous page")
+    return int(value)
+
+
 def tree(ctx: HubContext, request: Request, rtype: str, ns: str, name: str, rev: str, sub: str, recursive: bool,
-         expand: bool, cursor: int) -> Response:
+         expand: bool, cursor_param: str | None) -> Response:
     repo, _ = ctx.repo(request, rtype, ns, name)
     sha = ctx.store.resolve(repo, rev)
     files = ctx.store.files_at(repo, sha)
@@ -71,6 +81,7 @@ def tree(ctx: HubContext, request: Request, rtype: str, ns: str, name: str, rev:
     for p in sorted(under):
         if recursive or "/" not in p[len(base):]:
             items.append(("file", p))
+    cursor = _cursor(cursor_param, len(items))
     page = items[cursor:cursor + TREE_PAGE_SIZE]
     last = _last_commits(ctx, repo, sha, [p for _, p in page]) if expand else {}
     out = [_dir_item(p, files, last.get(p)) if kind == "directory" else _file_item(files[p], last.get(p))

@@ -11,9 +11,11 @@ import uuid
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from hub_tools.localhub.auth import User
 from hub_tools.localhub.context import HubContext, Ticket
 from hub_tools.localhub.errors import HubError, bad_request
-from hub_tools.localhub.model import is_hex
+from hub_tools.localhub.model import Repo, is_hex
+from hub_tools.localhub.schema import open_private
 from hub_tools.localhub.web import base_url, read_json
 
 TICKET_TTL_S = 3600
@@ -21,7 +23,7 @@ TICKET_TTL_S = 3600
 
 async def batch(ctx: HubContext, request: Request, rtype: str, ns: str, name: str) -> Response:
     body = await read_json(request)
-    repo, _ = ctx.repo(request, rtype, ns, name, write=True)
+    repo, user = ctx.contributor(request, rtype, ns, name)  # pull request authors upload too; refs stay guarded
     if body.get("operation") != "upload":
         raise bad_request("Only the LFS 'upload' operation is served; download files through /resolve/")
     objects = body.get("objects")
@@ -35,9 +37,8 @@ async def batch(ctx: HubContext, request: Request, rtype: str, ns: str, name: st
         oid, size = (obj or {}).get("oid"), (obj or {}).get("size")
         if not is_hex(oid, 64) or not isinstance(size, int) or size < 0:
             raise bad_request(f"objects[{i}]: expected a sha256 'oid' (64 hex) and an integer 'size'")
-        blob = ctx.store.blob(oid)
-        if blob is not None and blob["size"] == size:
-            ctx.store.link_lfs(repo, oid)  # same content already stored: nothing to upload
+        if _possessed(ctx, repo, user, oid, size):
+            ctx.store.link_lfs(repo, oid)  # nothing to upload: the caller can already read these bytes
             out.append({"oid": oid, "size": size})
             continue
         ticket = secrets.token_urlsafe(24)
@@ -50,6 +51,18 @@ async def batch(ctx: HubContext, request: Request, rtype: str, ns: str, name: st
                         media_type="application/vnd.git-lfs+json")
 
 
+def _possessed(ctx: HubContext, repo: Repo, user: User | None, oid: str, size: int) -> bool:
+    """Proof of possession: the object counts as "already there" only if it was uploaded to this repo or is
+    served by a repo the caller may read. Knowing a sha256 and a size proves nothing, so an object stored
+    only for others gets the same answer as an unknown one (an upload request) and must be re-uploaded."""
+    blob = ctx.store.blob(oid)
+    if blob is None or blob["size"] != size:
+        return False
+    if ctx.store.repo_has_lfs(repo, oid):
+        return True
+    return any(ctx.can_read(other, user) for other in ctx.store.repos_serving(oid))
+
+
 async def upload(ctx: HubContext, request: Request, ticket_id: str) -> Response:
     ticket = ctx.tickets.get(ticket_id)
     if ticket is None or ticket.expires < time.time():
@@ -59,7 +72,7 @@ async def upload(ctx: HubContext, request: Request, ticket_id: str) -> Response:
     sha1 = hashlib.sha1(b"blob %d\0" % ticket.size)
     size = 0
     try:
-        with open(tmp, "wb") as f:
+        with open_private(tmp) as f:
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > ticket.size:

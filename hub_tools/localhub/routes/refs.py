@@ -20,7 +20,9 @@ def list_refs(ctx: HubContext, request: Request, rtype: str, ns: str, name: str,
     data: dict[str, Any] = {"branches": fmt("branch", "refs/heads/"), "tags": fmt("tag", "refs/tags/"),
                             "converts": []}
     if include_prs:
-        data["pullRequests"] = []
+        data["pullRequests"] = [{"name": f"refs/pr/{r['name']}", "ref": f"refs/pr/{r['name']}",
+                                 "targetCommit": r["commit_sha"]}
+                                for r in sorted(ctx.store.refs(repo, "pr"), key=lambda r: int(r["name"]))]
     return JSONResponse(data)
 
 

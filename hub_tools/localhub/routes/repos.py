@@ -21,7 +21,8 @@ def whoami(ctx: HubContext, request: Request) -> Response:
     return JSONResponse({
         "type": "user", "id": hashlib.sha1(user.name.encode()).hexdigest()[:24], "name": user.name,
         "fullname": user.name, "isPro": False, "canPay": False,
-        "orgs": [{"type": "org", "name": o, "fullname": o} for o in user.orgs],
+        "orgs": [{"type": "org", "name": o, "fullname": o, "roleInOrg": role}
+                 for role, names in (("write", user.orgs), ("read", user.read_orgs)) for o in names],
         "auth": {"type": "access_token", "accessToken": {"displayName": "local hub token", "role": "write"}},
     })
 
@@ -40,7 +41,8 @@ def create_repo(ctx: HubContext, request: Request, body: dict) -> Response:
     if rtype not in REPO_TYPES:
         raise bad_request(f"Invalid repo type {rtype!r}: expected one of {', '.join(REPO_TYPES)}")
     ctx.writer(request, ns)
-    private = bool(body.get("private")) or body.get("visibility") == "private"
+    ns = user.spelling(ns) or ctx.store.namespace_spelling(ns)  # "HITZ/x" is created in the org "hitz"
+    private = _private_setting(body, default=False)
     url = f"{base_url(request)}/{'' if rtype == 'model' else rtype + 's/'}{ns}/{name}"
     try:
         ctx.store.create_repo(rtype, ns, name, private, body.get("sdk"), user.name)
@@ -63,10 +65,34 @@ def delete_repo(ctx: HubContext, request: Request, body: dict) -> Response:
     return JSONResponse({})
 
 
+def _private_setting(body: dict, default: bool | None) -> bool | None:
+    """``visibility`` (what huggingface_hub 2.x sends) or the older ``private`` flag; "protected" is refused."""
+    visibility = body.get("visibility")
+    if visibility is not None:
+        if visibility not in ("public", "private"):
+            raise bad_request(f"Unsupported visibility {visibility!r}: the local hub has 'public' and 'private' "
+                              "('protected' Spaces are not supported)")
+        return visibility == "private"
+    if body.get("private") is not None:
+        if not isinstance(body["private"], bool):
+            raise bad_request("'private' must be true or false")
+        return body["private"]
+    return default
+
+
 def update_settings(ctx: HubContext, request: Request, rtype: str, ns: str, name: str, body: dict) -> Response:
+    """Visibility only. Gated access and any other setting are refused (400) rather than silently dropped."""
     repo, _ = ctx.repo(request, rtype, ns, name, write=True)
-    if "private" in body:
-        ctx.store.set_private(repo, bool(body["private"]))
+    unsupported = sorted(set(body) - {"private", "visibility", "gated"})
+    if unsupported:
+        raise bad_request(f"Unsupported repo setting(s) {', '.join(unsupported)}: the local hub sets 'visibility' "
+                          "(or 'private') only")
+    if body.get("gated") not in (None, False, "false"):
+        raise bad_request(f"Gated access (gated={body['gated']!r}) is not supported by the local hub: keep the repo "
+                          "private and give readers a token instead")
+    private = _private_setting(body, default=None)
+    if private is not None:
+        ctx.store.set_private(repo, private)
     return JSONResponse({})
 
 
@@ -76,7 +102,7 @@ def list_repos(ctx: HubContext, request: Request, rtype: str) -> Response:
     search = (request.query_params.get("search") or "").lower()
     out = []
     for repo in ctx.store.list_repos(rtype, author):
-        if repo.private and not (user and user.can_access(repo.namespace)):
+        if not ctx.can_read(repo, user):
             continue
         if search and search not in repo.repo_id.lower():
             continue
