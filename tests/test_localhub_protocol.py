@@ -137,6 +137,9 @@ def test_collection_theme_and_position_updates(api: HfApi, repo_name):
     assert (got.theme, got.position) == ("green", 3)
     with pytest.raises(BadRequestError):
         api.update_collection_metadata(coll.slug, theme="rainbow")
+    title = f"Elurra \u2603 {repo_name}"[:60]  # not latin-1: the 409 repeats it in a header, made safe
+    first = api.create_collection(title, namespace="hitz")
+    assert api.create_collection(title, namespace="hitz", exists_ok=True).slug == first.slug
 
 
 def test_every_answer_has_a_request_id(api: HfApi, repo_name):

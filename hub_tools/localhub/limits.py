@@ -37,9 +37,8 @@ def header_timeout_protocol(timeout: float) -> type[H11Protocol]:
             self._arm()
 
         def on_response_complete(self) -> None:
+            self._arm()  # before super(): a pipelined request it starts counts as a new cycle, never cut off
             super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm()
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._head_timer is not None:

@@ -61,6 +61,8 @@ class CollectionStore:
                               "description, private, theme and position")
         if "title" in fields and not (isinstance(fields["title"], str) and 1 <= len(fields["title"]) <= 60):
             raise bad_request("A collection title must have 1 to 60 characters")
+        if "private" in fields and not isinstance(fields["private"], bool):
+            raise bad_request("'private' must be true or false")
         if "description" in fields and not isinstance(fields["description"], (str, type(None))):
             raise bad_request("'description' must be a string")
         if "theme" in fields and fields["theme"] not in THEMES:

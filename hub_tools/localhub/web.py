@@ -94,7 +94,7 @@ def base_url(request: Request) -> str:
 async def read_body(request: Request, limit: int = MAX_JSON_BODY) -> bytes:
     """The whole body, refused with 413 past ``limit`` bytes (checked on Content-Length and while reading)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise HubError(413, f"Request body of {declared} bytes is over the limit of {limit} bytes for this route")
     chunks, size = [], 0
     async for chunk in request.stream():

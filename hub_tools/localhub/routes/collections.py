@@ -10,7 +10,7 @@ from hub_tools.localhub.auth import User
 from hub_tools.localhub.context import HubContext
 from hub_tools.localhub.errors import HubError, bad_request
 from hub_tools.localhub.model import REPO_TYPES
-from hub_tools.localhub.web import read_json
+from hub_tools.localhub.web import header_safe, read_json
 
 
 def _collection_json(ctx: HubContext, slug: str, user: User | None) -> dict:
@@ -67,7 +67,7 @@ def create_collection(ctx: HubContext, request: Request, body: dict) -> Response
     except HubError as err:
         if err.status == 409:
             return JSONResponse({"error": err.message, **getattr(err, "extra", {})}, status_code=409,
-                                headers={"X-Error-Message": err.message})
+                                headers={"X-Error-Message": header_safe(err.message)})
         raise
     return JSONResponse(_collection_json(ctx, slug, user))
 

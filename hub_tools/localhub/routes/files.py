@@ -89,7 +89,7 @@ def tree(ctx: HubContext, request: Request, rtype: str, ns: str, name: str, rev:
     headers = {}
     if cursor + TREE_PAGE_SIZE < len(items):
         params = dict(request.query_params) | {"cursor": str(cursor + TREE_PAGE_SIZE)}
-        url = str(request.url.replace(query="&".join(f"{k}={quote(v)}" for k, v in params.items())))
+        url = str(request.url.replace(query="&".join(f"{quote(k)}={quote(v)}" for k, v in params.items())))
         headers["Link"] = f'<{url}>; rel="next"'
     return JSONResponse(out, headers=headers)
 

@@ -11,7 +11,7 @@ from hub_tools.artifacts.frontmatter import front_matter
 from hub_tools.localhub.context import HubContext
 from hub_tools.localhub.errors import HubError, bad_request
 from hub_tools.localhub.model import REPO_TYPES, Entry, check_name, lfs_pointer
-from hub_tools.localhub.web import base_url, truthy
+from hub_tools.localhub.web import base_url, header_safe, truthy
 
 
 def whoami(ctx: HubContext, request: Request) -> Response:
@@ -49,7 +49,7 @@ def create_repo(ctx: HubContext, request: Request, body: dict) -> Response:
     except HubError as err:
         if err.status == 409:
             return JSONResponse({"error": err.message, "url": url}, status_code=409,
-                                headers={"X-Error-Message": err.message})
+                                headers={"X-Error-Message": header_safe(err.message)})
         raise
     return JSONResponse({"url": url, "name": f"{ns}/{name}", "id": f"{ns}/{name}"})
 
