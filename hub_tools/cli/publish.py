@@ -93,16 +93,20 @@ Examples:
   hubtool release release.yaml --dry-run        # validate and show what would change; touch nothing
   hubtool release release.yaml                  # validate, push, tag, collection, verify
   hubtool release release.yaml --only corpus --json
-Safe to re-run: finished artifacts make no commit. Tags are created only after every push succeeded.
+  hubtool release release.yaml --create-pr      # through pull requests, merged if the token may
+Safe to re-run: finished artifacts make no commit. Tags are created only after every push succeeded
+(with --create-pr: after every pull request is merged; re-run once a maintainer merged them).
 Exit code: 0 released and verified, 1 invalid/refused/verification failed, 2 usage error.""")
 @click.argument("manifest_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan of every artifact; change nothing.")
 @click.option("--only", multiple=True, help="Release only this artifact (repeatable).")
 @endpoint_option
 @click.option("--no-verify", is_flag=True, help="Skip reading the release back.")
+@click.option("--create-pr", is_flag=True, help="Propose each change as a pull request and merge it when the "
+              "token may; for tokens that may only open pull requests, stop before tagging.")
 @json_option
 def release(manifest_path: Path, dry_run: bool, only: tuple[str, ...], endpoint: str | None, no_verify: bool,
-            as_json: bool) -> None:
+            create_pr: bool, as_json: bool) -> None:
     """Publish every artifact of a release manifest, tag the version, update the collection, verify."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -125,7 +129,7 @@ def release(manifest_path: Path, dry_run: bool, only: tuple[str, ...], endpoint:
                     output.stderr().print(msg)
 
             result = run_release(manifest, api, dry_run=dry_run, only=set(only) or None, verify=not no_verify,
-                                 on_step=on_step)
+                                 on_step=on_step, create_pr=create_pr)
     except ReleaseInvalid as err:
         if as_json:
             output.emit({"ok": False, "stage": "validate", "findings": [f.to_dict() for f in err.report.findings]},
@@ -158,6 +162,9 @@ def _print_release(data: dict) -> None:
         return
     output.stdout().print(f"{data['commits']} commit(s); tags created: {', '.join(data['tags_created']) or 'none'}; "
                  f"collection: {data['collection'] or '-'}")
+    if data["open_pull_requests"]:
+        output.stdout().print("pull requests waiting for a maintainer (then re-run this release to tag it):\n  "
+                     + "\n  ".join(data["open_pull_requests"]))
     if data["verify"] is not None:
         _print_verify(data["verify"])
 

@@ -74,6 +74,7 @@ class ArtifactOutcome:
     head: str | None = None
     url: str = ""
     attempts: int = 0
+    pull_request: dict | None = None  # with --create-pr: {num, url, merged}
 
 
 @dataclass
@@ -91,11 +92,17 @@ class ReleaseResult:
     def commits(self) -> int:
         return sum(1 for a in self.artifacts if a.commit)
 
+    @property
+    def open_pull_requests(self) -> list[str]:
+        """URLs of pull requests this release opened and could not merge (a maintainer has to)."""
+        return [a.pull_request["url"] for a in self.artifacts if a.pull_request and not a.pull_request["merged"]]
+
     def to_dict(self) -> dict:
         return {"version": self.version, "endpoint": self.endpoint, "dry_run": self.dry_run, "commits": self.commits,
                 "tags_created": self.tags_created, "collection": self.collection, "promoted": self.promoted,
                 "artifacts": [a.__dict__ for a in self.artifacts], "verify": self.verify,
-                "verified": None if self.verify is None else all(v["ok"] for v in self.verify)}
+                "verified": None if self.verify is None else all(v["ok"] for v in self.verify),
+                "open_pull_requests": self.open_pull_requests}
 
 
 @contextmanager
@@ -137,7 +144,9 @@ def _existing_tag(api: HfApi, repo_id: str, repo_type: str, tag: str) -> str | N
 
 def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set[str] | None = None,
                 verify: bool = True, on_step: Callable[[str], None] | None = None,
-                retries: int = 4, backoff: float = 1.0) -> ReleaseResult:
+                retries: int = 4, backoff: float = 1.0, create_pr: bool = False) -> ReleaseResult:
+    """With ``create_pr`` every change goes through a pull request, merged when the token may; if any stays
+    open, the release stops before tagging (re-run it once they are merged: nothing is pushed twice)."""
     step = on_step or (lambda msg: log.info(msg))
     arts = _selected(manifest, only)
     report = validate_manifest(manifest, only={a.name for a in arts})
@@ -190,6 +199,9 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
             description = (f"{art.name}: {art.kind} from recipe {prov.recipe.name} {prov.recipe.version}"
                            f"{', git ' + prov.git_commit[:12] if prov.git_commit else ''}; hubtool {__version__}")
             sdk = (art.card.get("sdk") or prov.card.get("sdk") or "gradio") if art.kind == "space" else None
+            if create_pr:
+                _propose(api, manifest, job, outcome, plan, description, step)
+                continue
             try:
                 pushed = push(api, manifest.artifact_path(art), outcome.repo_id, outcome.repo_type, job.branch,
                               message=f"hubtool release {manifest.version}: {job.name}", description=description,
@@ -201,6 +213,10 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
                                    "no version tag was created.") from err
             outcome.commit, outcome.head, outcome.attempts = pushed.commit, pushed.head, pushed.attempts
             outcome.plan = pushed.plan.to_dict()
+        if result.open_pull_requests:
+            step(f"waiting for {len(result.open_pull_requests)} pull request(s) to be merged; no tag created")
+            _write_state(manifest, result)
+            return result
         for outcome in result.artifacts:  # only now: every push of the release succeeded
             current = _existing_tag(api, outcome.repo_id, outcome.repo_type, outcome.tag)
             if current == outcome.head:
@@ -224,6 +240,23 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
         step("verifying from the Hub")
         result.verify = [c.__dict__ for c in verify_release(manifest, api, only=only)]
     return result
+
+
+def _propose(api: HfApi, manifest: Manifest, job: _Job, outcome: ArtifactOutcome, plan, description: str,
+             step: Callable[[str], None]) -> None:
+    from hub_tools.publish.pull_request import propose
+
+    step(f"opening a pull request: {job.name} -> {outcome.repo_id}@{job.branch}")
+    try:
+        pr = propose(api, plan, manifest.artifact_path(job.art), f"hubtool release {manifest.version}: {job.name}",
+                     description, job.card)
+    except PublishError as err:
+        raise ReleaseError(f"proposing {job.name} failed: {err} No version tag was created.") from err
+    outcome.attempts = 1
+    if pr.num is not None:
+        outcome.pull_request = {"num": pr.num, "url": pr.url, "merged": pr.merged, "superseded": list(pr.superseded)}
+    if pr.num is None or pr.merged:
+        outcome.head, outcome.commit = pr.head, (pr.head if pr.merged else None)
 
 
 def _update_collection(api: HfApi, manifest: Manifest, result: ReleaseResult) -> str:
