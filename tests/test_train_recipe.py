@@ -167,21 +167,6 @@ def test_merge_writes_a_full_model_equal_to_base_plus_adapter(cfg, tmp_path):
     assert json.loads((r.merged / "hubtool.json").read_text())["kind"] == "model"
 
 
-def test_shipped_gpu_configs_expand_to_the_published_grid():
-    full = load_train_config(ROOT / "recipes" / "configs" / "train" / "latxa-8b-instruct-full-grid.yaml")
-    assert [v.name for v in expand_variants(full)] == ["exp_2_100", "exp_2_101", "exp_2_110", "exp_2_111"]
-    t = full.training
-    assert (full.mode, t.max_length, t.num_train_epochs, t.learning_rate, t.lr_scheduler_type) == (
-        "full", 8192, 4, 1e-5, "cosine_with_min_lr")
-    assert (t.lr_scheduler_kwargs, t.warmup_ratio, t.adam_beta1, t.adam_beta2, t.weight_decay, t.neftune_noise_alpha,
-            t.seed, t.packing) == ({"min_lr_rate": 0.33}, 0.1, 0.9, 0.95, 0.1, 5, 33, True)
-    assert "<|start_header_id|>" in Path(full.resolve(full.chat_template)).read_text()
-    big = load_train_config(ROOT / "recipes" / "configs" / "train" / "latxa-70b-instruct-full.yaml")
-    assert [v.name for v in expand_variants(big)] == ["exp_2_111"]
-    lora = load_train_config(ROOT / "recipes" / "configs" / "train" / "llama-8b-instruct-lora-grid.yaml")
-    assert lora.mode == "lora" and len(expand_variants(lora)) == 4
-
-
 def test_qlora_without_a_gpu_is_a_clear_error(cfg, tmp_path):
     cfg.qlora = True
     with pytest.raises(ValueError, match="qlora needs a CUDA GPU"):

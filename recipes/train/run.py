@@ -92,12 +92,20 @@ def build_args(cfg: TrainConfig, variant_name: str, ckpts: Path):
         accumulation = cfg.effective_batch_size // per_step
         if accumulation != args.gradient_accumulation_steps:
             args = make({**values, "gradient_accumulation_steps": accumulation})
-    if args.use_liger_kernel:
-        import importlib.util
-
-        if importlib.util.find_spec("liger_kernel") is None:
-            raise TrainConfigError("training.use_liger_kernel needs liger-kernel (CUDA): pip install 'hubtool[gpu]'")
     return args
+
+
+def check_installed(args) -> None:
+    """Fail before tokenizing for hours when an option needs a package that is missing (GPU-only ones live in
+    the `gpu` extra)."""
+    import importlib.util
+
+    if args.use_liger_kernel and importlib.util.find_spec("liger_kernel") is None:
+        raise TrainConfigError("training.use_liger_kernel needs liger-kernel (CUDA): pip install 'hubtool[gpu]'")
+    attn = (args.model_init_kwargs or {}).get("attn_implementation") or ""
+    if attn.startswith("flash_attention") and importlib.util.find_spec("flash_attn") is None:
+        raise TrainConfigError(f"attn_implementation {attn} needs flash-attn on a CUDA machine "
+                               "(docs/train-and-evaluate.md, 'Installing'); sdpa needs nothing")
 
 
 def load_model(cfg: TrainConfig, base_path: str, args) -> tuple[object, dict]:
@@ -164,6 +172,7 @@ def prepare(cfg: TrainConfig, variant: Variant, output_root: Path | None = None,
     output_root = Path(output_root or cfg.resolve(cfg.output_dir))
     out, ckpts = output_root / variant.name, output_root / f"{variant.name}.checkpoints"
     args = build_args(cfg, variant.name, ckpts)  # first: starts torch.distributed, reads FSDP/DeepSpeed settings
+    check_installed(args)
     base_path, base_id = resolve_base(cfg, output_root)
     prov = Provenance.create(kind="adapter" if cfg.mode == "lora" else "model", name=variant.name,
                              language=[cfg.language], recipe=RecipeInfo(name="train", version=RECIPE_VERSION),
