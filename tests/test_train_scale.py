@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -217,8 +218,9 @@ def test_packing_keeps_samples_whole_and_isolates_them(tmp_path):
     assert sorted(segments) == samples  # each packed segment is exactly one whole sample
     assert any(len(row["seq_lengths"]) > 1 for row in p.trainer.train_dataset)  # and rows do hold several
 
-    batch = next(iter(p.trainer.get_train_dataloader()))
-    lengths = [n for row in p.trainer.train_dataset.select(range(2)) for n in row["seq_lengths"]]
+    rows = [p.trainer.train_dataset[i] for i in range(2)]
+    batch = p.trainer.data_collator(rows)  # what the Trainer's dataloader does with a batch of two packed rows
+    lengths = [n for row in rows for n in row["seq_lengths"]]
     expected_positions = [i for n in lengths for i in range(n)]
     assert batch["position_ids"][0].tolist() == expected_positions  # restart at 0 for every sample
     assert "attention_mask" not in batch
@@ -249,6 +251,9 @@ def test_fsdp_full_fine_tuning_on_two_processes_saves_the_trained_weights(tmp_pa
 
     accelerate_cfg = yaml.safe_load((CONFIGS / "accelerate" / "fsdp.yaml").read_text())
     accelerate_cfg.update(FSDP_CPU)  # the shipped FSDP settings, on 2 CPU processes in fp32
+    with socket.socket() as s:  # not the default 29500: other jobs on the machine may be using it
+        s.bind(("127.0.0.1", 0))
+        accelerate_cfg["main_process_port"] = s.getsockname()[1]
     (tmp_path / "fsdp.yaml").write_text(yaml.safe_dump(accelerate_cfg))
     data = yaml.safe_load(TINY.read_text())
     for src in data["data"].values():
