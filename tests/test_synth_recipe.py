@@ -341,7 +341,7 @@ def test_vllm_is_started_with_the_command_line_datatrove_would_run(tiny_model_di
     from recipes.synth.launch_vllm import command_line
     from recipes.synth.pipeline import LAUNCH_VLLM, inference_config
 
-    cfg = load_config(write_config(tmp_path, None, tiny_model_dir, server={
+    cfg = load_config(write_config(tmp_path, "http://127.0.0.1:9", tiny_model_dir, server={
         "type": "vllm", "tp": 2, "dp": 4, "model_max_context": 4096, "vllm_command": f"{sys.executable} -m vllm.x",
         "vllm_args": {"gpu-memory-utilization": 0.9, "enable-prefix-caching": True, "enforce-eager": False}}))
     ic = inference_config(cfg)
@@ -357,10 +357,11 @@ def test_vllm_is_started_with_the_command_line_datatrove_would_run(tiny_model_di
 @pytest.mark.slow
 def test_datatrove_starts_vllm_from_the_configured_command(tiny_model_dir, tmp_path):
     """server.type vllm end to end, with a stand-in for vLLM's CLI that serves the same API on CPU."""
-    cfg = load_config(write_config(tmp_path, None, tiny_model_dir, num_samples=6, executor={"tasks": 1, "workers": 1},
-                                   server={"type": "vllm", "vllm_command": f"{sys.executable} -m hub_tools.serving.vllm_cli",
-                                           "vllm_args": {"gpu-memory-utilization": 0.9}, "request_timeout": 60,
-                                           "start_timeout": 120}))
+    cfg = load_config(write_config(tmp_path, "http://127.0.0.1:9", tiny_model_dir, num_samples=6,
+                                   executor={"tasks": 1, "workers": 1}, server={
+                                       "type": "vllm", "vllm_command": f"{sys.executable} -m hub_tools.serving.vllm_cli",
+                                       "vllm_args": {"gpu-memory-utilization": 0.9}, "request_timeout": 60,
+                                       "start_timeout": 120}))
     result = run_synth(cfg)
     assert_accounted(result, 6)
     assert result.statistics["server"] == "vllm" and result.statistics["generation"]["requests"] >= 6

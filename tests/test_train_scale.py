@@ -264,7 +264,7 @@ def test_fsdp_full_fine_tuning_on_two_processes_saves_the_trained_weights(tmp_pa
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(data))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(tmp_path / "fsdp.yaml"),
-                          str(ROOT / "tests" / "support" / "cpu_fsdp_train.py"), "--config", str(tmp_path / "train.yaml"),
+                          "-m", "recipes.train.cpu_fsdp", "--config", str(tmp_path / "train.yaml"),
                           "--variant", "exp_2_111"], env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-4000:]
     out = tmp_path / "out" / "exp_2_111"

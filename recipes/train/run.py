@@ -103,9 +103,10 @@ def check_installed(args) -> None:
     if args.use_liger_kernel and importlib.util.find_spec("liger_kernel") is None:
         raise TrainConfigError("training.use_liger_kernel needs liger-kernel (CUDA): pip install 'hubtool[gpu]'")
     attn = (args.model_init_kwargs or {}).get("attn_implementation") or ""
-    if attn.startswith("flash_attention") and importlib.util.find_spec("flash_attn") is None:
-        raise TrainConfigError(f"attn_implementation {attn} needs flash-attn on a CUDA machine "
-                               "(docs/train-and-evaluate.md, 'Installing'); sdpa needs nothing")
+    if attn.startswith("flash_attention") and not any(importlib.util.find_spec(m) for m in ("flash_attn", "kernels")):
+        raise TrainConfigError(f"attn_implementation {attn} needs flash-attn, or `kernels` (in the gpu extra) for "
+                               "transformers' prebuilt Hub kernel, on a CUDA machine (docs/train-and-evaluate.md, "
+                               "'Installing'); sdpa needs nothing")
 
 
 def load_model(cfg: TrainConfig, base_path: str, args) -> tuple[object, dict]:
