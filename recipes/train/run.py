@@ -41,13 +41,12 @@ def resolve_base(cfg: TrainConfig, output_root: Path) -> tuple[str, str]:
     if cfg.base_model == TINY_BASE:
         from hub_tools.samples.tiny_models import save_tiny_model
 
-        path = output_root / "tiny-base"
-        if not (path / "config.json").exists():
-            from accelerate import PartialState
+        from accelerate import PartialState
 
-            with PartialState().main_process_first():  # one rank builds it, the others read it
-                if not (path / "config.json").exists():
-                    save_tiny_model(path)
+        path = output_root / "tiny-base"
+        with PartialState().main_process_first():  # one rank builds it, the others read it (every rank enters:
+            if not (path / "config.json").exists():  # the barrier is a collective)
+                save_tiny_model(path)
         return str(path), cfg.base_model_id or "hubtool-demo/tiny-llama-eu"
     source = cfg.resolve(cfg.base_model)
     if Path(source).exists() and not cfg.base_model_id:
@@ -203,18 +202,17 @@ def prepare(cfg: TrainConfig, variant: Variant, output_root: Path | None = None,
 
 
 def find_resume_point(cfg: TrainConfig, variant: str, ckpts: Path) -> str | None:
-    """The last local checkpoint, else the one on the variant's Hub branch (downloaded by the main process)."""
-    local = _last_checkpoint(ckpts)
-    if local or not cfg.hub_checkpoints:
-        return local
-    from accelerate import PartialState
+    """The last local checkpoint; with hub_checkpoints, a node without one first downloads the variant's branch
+    (its local main process does; every rank takes part in the barrier)."""
+    if cfg.hub_checkpoints:
+        from accelerate import PartialState
 
-    from .hub_checkpoints import download_last_checkpoint
+        from .hub_checkpoints import download_last_checkpoint
 
-    state = PartialState()
-    with state.main_process_first():
-        if state.is_main_process:
-            download_last_checkpoint(cfg.hub_checkpoints.repo, variant, ckpts)
+        state = PartialState()
+        with state.local_main_process_first():
+            if state.is_local_main_process and _last_checkpoint(ckpts) is None:
+                download_last_checkpoint(cfg.hub_checkpoints.repo, variant, ckpts)
     return _last_checkpoint(ckpts)
 
 
