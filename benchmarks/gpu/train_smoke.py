@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry", action="store_true", help="Tiny model on CPU: checks the script, measures nothing.")
     parser.add_argument("--wheels", type=Path, default=None, help="Install the missing packages from this folder.")
-    parser.add_argument("--work", type=Path, default=Path("gpu-smoke-work"))
+    parser.add_argument("--work", type=Path, default=ROOT / "out" / "gpu-smoke")
     parser.add_argument("--out", type=Path, default=None, help="Write the results JSON here.")
     parser.add_argument("--phase", choices=["lora", "full"], default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
