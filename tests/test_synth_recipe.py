@@ -445,11 +445,42 @@ def test_near_duplicate_instructions_are_dropped():
     assert [r["id"] for r in out.kept] == ["a"] and dict(out.dropped) == {"near_duplicate_instruction": 1}
 
 
-def test_vllm_without_the_gpu_extra_is_a_clear_error(tiny_model_dir, tmp_path):
+def test_vllm_command_missing_is_a_clear_error(tiny_model_dir, tmp_path):
     config = write_config(tmp_path, "http://127.0.0.1:9", tiny_model_dir,
-                          server={"type": "vllm", "tp": 1})
+                          server={"type": "vllm", "tp": 1, "vllm_command": str(tmp_path / "no-venv" / "bin" / "vllm")})
     result = CliRunner().invoke(main, ["recipe", "synth", "--config", str(config)])
-    assert result.exit_code == 2 and "hubtool[gpu]" in result.output and "vLLM" in result.output
+    assert result.exit_code == 2 and "vllm-requirements.txt" in result.output and "server.vllm_command" in result.output
+
+
+def test_vllm_is_started_with_the_command_line_datatrove_would_run(tiny_model_dir, tmp_path):
+    from recipes.synth.launch_vllm import command_line
+    from recipes.synth.pipeline import LAUNCH_VLLM, inference_config
+
+    cfg = load_config(write_config(tmp_path, "http://127.0.0.1:9", tiny_model_dir, server={
+        "type": "vllm", "tp": 2, "dp": 4, "model_max_context": 4096, "vllm_command": f"{sys.executable} -m vllm.x",
+        "vllm_args": {"gpu-memory-utilization": 0.9, "enable-prefix-caching": True, "enforce-eager": False}}))
+    ic = inference_config(cfg)
+    assert ic.server_type == "custom" and ic.model_kwargs["server_script"] == str(LAUNCH_VLLM)
+    assert ic.model_kwargs["command"] == f"{sys.executable} -m vllm.x" and ic.model_kwargs["tp"] == 2
+    assert command_line("/v/bin/vllm", "meta-llama/Llama-3.1-8B-Instruct", 8123, 4096, tp=2, dp=4, served_name="tiny",
+                        extra={"gpu-memory-utilization": 0.9, "enable-prefix-caching": True, "enforce-eager": False}) == [
+        "/v/bin/vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct", "--port", "8123", "--max-model-len", "4096",
+        "--disable-uvicorn-access-log", "--gpu-memory-utilization=0.9", "--enable-prefix-caching", "--no-enforce-eager",
+        "--tensor-parallel-size=2", "--data-parallel-size=4", "--served-model-name=tiny"]
+
+
+@pytest.mark.slow
+def test_datatrove_starts_vllm_from_the_configured_command(tiny_model_dir, tmp_path):
+    """server.type vllm end to end, with a stand-in for vLLM's CLI that serves the same API on CPU."""
+    cfg = load_config(write_config(tmp_path, "http://127.0.0.1:9", tiny_model_dir, num_samples=6,
+                                   executor={"tasks": 1, "workers": 1}, server={
+                                       "type": "vllm", "vllm_command": f"{sys.executable} -m hub_tools.serving.vllm_cli",
+                                       "vllm_args": {"gpu-memory-utilization": 0.9}, "request_timeout": 60,
+                                       "start_timeout": 120}))
+    result = run_synth(cfg)
+    assert_accounted(result, 6)
+    assert result.statistics["server"] == "vllm" and result.statistics["generation"]["requests"] >= 6
+    assert validate_artifact(result.output).ok()
 
 
 def test_config_errors_name_the_field(tmp_path, tiny_model_dir):
@@ -477,8 +508,8 @@ def test_shipped_configs_load_and_gpu_configs_name_their_server():
         servers[path.stem] = cfg.server.type
         if cfg.method != "magpie":
             assert cfg.input is not None
-        if cfg.server.type == "vllm":  # no vLLM here: the same clear error as the CLI gives
-            with pytest.raises(ConfigError, match=r"hubtool\[gpu\]"):
+        if cfg.server.type == "vllm":  # no vLLM environment here: the same clear error as the CLI gives
+            with pytest.raises(ConfigError, match="vllm-requirements.txt"):
                 inference_config(cfg)
         else:
             assert inference_config(cfg).server_type == cfg.server.type

@@ -255,23 +255,83 @@ def evaluate_cmd(model: str, model_revision: str | None, adapter: str | None, ad
 
 
 @recipe.command("import-lm-eval", epilog="""\b
-Example:
-  hubtool recipe import-lm-eval harness/results_2025-01-01.json --out results/exp_2_111.json""")
-@click.argument("harness_json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--model-name", default=None, help="Model id to record (default: the harness's model_name).")
+Examples:
+  hubtool recipe import-lm-eval harness/results_2025-01-01.json --out results/exp_2_111.json
+  hubtool recipe import-lm-eval harness-output/HiTZ__Latxa-Llama-3.1-8B-Instruct/ --out results/exp_2_111.json
+A directory is read whole: every results*.json under it (one harness call per task), a re-run task keeps its
+latest result.""")
+@click.argument("harness_results", type=click.Path(exists=True, path_type=Path))
+@click.option("--model-name", default=None, help="Model id to record (default: the harness's model_name, "
+                                                  "unless it is a local path).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def import_lm_eval_cmd(harness_json: Path, model_name: str | None, out: Path) -> None:
-    """Convert lm-evaluation-harness results JSON into hubtool eval results (for cards and releases)."""
-    from recipes.evaluate.lm_eval_import import import_file
+def import_lm_eval_cmd(harness_results: Path, model_name: str | None, out: Path) -> None:
+    """Convert lm-evaluation-harness results (a file or a whole output directory) into hubtool eval results."""
+    from recipes.evaluate.lm_eval_import import import_path
 
     try:
-        doc = import_file(harness_json, model_name)
+        doc = import_path(harness_results, model_name)
     except (ValueError, KeyError) as err:
-        raise click.ClickException(f"{harness_json}: {err}")
+        raise click.ClickException(f"{harness_results}: {err}")
+    _write_results(doc, out)
+
+
+def _write_results(doc: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    groups = sum(1 for r in doc["results"] if r["dataset"]["args"].get("subtasks"))
     click.echo(f"wrote {out}: {sum(len(r['metrics']) for r in doc['results'])} metrics from "
-               f"{len(doc['results'])} tasks ({doc['source']['name']})")
+               f"{len(doc['results'])} tasks ({groups} groups) of {doc['model'] or 'an unnamed model'} "
+               f"({doc['source']['name']})")
+
+
+@recipe.command("lm-eval", epilog="""\b
+Examples:
+  hubtool recipe lm-eval --model out/train/exp_2_111-merged --model-name hitz/latxa-8b --tasks hubtool_eu \\
+      --output-dir harness/exp_2_111 --out results/exp_2_111.json
+  hubtool recipe lm-eval --model hitz/latxa-8b --revision exp_2_111 --tasks eus_exams_eu,xstorycloze_eu \\
+      --num-fewshot 5 --backend vllm --python ~/venvs/vllm/bin/python --model-arg tensor_parallel_size=8 \\
+      --output-dir harness/exp_2_111 --out results/exp_2_111.json
+The bundled group `hubtool_eu` runs anywhere; harness tasks such as eus_exams_eu download their data.""")
+@click.option("--model", required=True, help="Model folder or Hub id.")
+@click.option("--revision", default=None, help="Branch or tag of a Hub model (a variant).")
+@click.option("--model-name", default=None, help="Model id for model-index (required for a local folder).")
+@click.option("--tasks", required=True, help="Comma-separated harness tasks or groups.")
+@click.option("--backend", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True)
+@click.option("--python", "python_cmd", default=None, help="Interpreter that runs the harness (vllm: the vLLM "
+                                                          "environment's).")
+@click.option("--num-fewshot", type=click.IntRange(0), default=None)
+@click.option("--limit", type=click.IntRange(1), default=None, help="First N examples of each task.")
+@click.option("--batch-size", default="auto", show_default=True)
+@click.option("--model-arg", "model_args", multiple=True, help="KEY=VALUE for the harness's --model_args "
+                                                               "(dtype, attn_implementation, tensor_parallel_size...).")
+@click.option("--include-path", "include_paths", multiple=True, type=click.Path(exists=True, file_okay=False,
+                                                                                path_type=Path))
+@click.option("--device", default=None)
+@click.option("--apply-chat-template", is_flag=True)
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The harness's --output_path (its results files stay there).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def lm_eval_cmd(model: str, revision: str | None, model_name: str | None, tasks: str, backend: str,
+                python_cmd: str | None, num_fewshot: int | None, limit: int | None, batch_size: str,
+                model_args: tuple[str, ...], include_paths: tuple[Path, ...], device: str | None,
+                apply_chat_template: bool, output_dir: Path, out: Path) -> None:
+    """Run lm-evaluation-harness (HF or vLLM backend) and import its results directory into hubtool eval results."""
+    from recipes.evaluate.lm_eval_run import LmEvalRun, run_lm_eval
+
+    if Path(model).exists() and not model_name:
+        raise click.UsageError("--model is a local folder: give --model-name, the Hub id the results belong to")
+    bad = [a for a in model_args if "=" not in a]
+    if bad:
+        raise click.UsageError(f"--model-arg {bad[0]!r}: expected KEY=VALUE")
+    run = LmEvalRun(model=model, tasks=[t.strip() for t in tasks.split(",") if t.strip()], output_dir=output_dir,
+                    backend=backend, revision=revision, num_fewshot=num_fewshot, batch_size=batch_size, limit=limit,
+                    include_paths=list(include_paths), model_args=dict(a.split("=", 1) for a in model_args),
+                    python=python_cmd, device=device, apply_chat_template=apply_chat_template)
+    try:
+        doc = run_lm_eval(run, model_name)
+    except (ValueError, RuntimeError) as err:
+        raise click.ClickException(str(err))
+    _write_results(doc, out)
 
 
 @recipe.command("train", epilog="""\b

@@ -1,9 +1,14 @@
-"""Training data: read the sources, tokenize them, and mix them by weight.
+"""Training data: read the sources, tokenize them once, and mix them by weight.
 
 Completion data (corpus ``text``) trains on every token (continued pre-training); chat data
 (``messages``, or the ShareGPT ``conversations`` the reference datasets use) trains on assistant
 turns only. Each example carries ``input_ids`` and ``assistant_masks`` (1 = contributes to the loss),
 which TRL's SFTTrainer turns into labels, then packs.
+
+Everything stays in Arrow tables (memory-mapped from the datasets cache), never in Python lists:
+tokenization is a ``datasets.map`` (``dataset_num_proc`` processes) whose result is cached by
+fingerprint, so under ``accelerate launch`` the main process tokenizes and the other ranks read its
+cache (run.py wraps this in ``main_process_first``); a re-run reads the cache too.
 """
 from __future__ import annotations
 
@@ -17,27 +22,29 @@ SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistan
                   "system": "system"}
 
 
-def read_rows(cfg: TrainConfig, src: DataSource) -> tuple[list[dict], list[str]]:
-    """Rows of a source and the files read (for fingerprints)."""
+def read_rows(cfg: TrainConfig, src: DataSource):
+    """The rows of a source as a datasets.Dataset (Arrow, memory-mapped) and the files read (for fingerprints)."""
     import datasets
 
     if src.hub:
         ds = datasets.load_dataset(src.hub, split=src.split, revision=src.revision)
-        rows = ds.to_list()
-        return (rows[: src.limit] if src.limit else rows), [f"hf://datasets/{src.hub}@{src.revision or 'main'}"]
-    path = Path(cfg.resolve(src.path))
-    if path.is_dir():
-        from hub_tools.artifacts.datalayout import discover_layout
-
-        layout = discover_layout(path)
-        files = [str(path / f) for config in layout.configs.values() for f in config.get(src.split, [])]
-        if not files:
-            raise ValueError(f"{path}: no `{src.split}` split in its data/ layout")
+        files = [f"hf://datasets/{src.hub}@{src.revision or 'main'}"]
     else:
-        files = [str(path)]
-    builder = "parquet" if files[0].endswith(".parquet") else "json"
-    rows = datasets.load_dataset(builder, data_files=files, split="train").to_list()
-    return (rows[: src.limit] if src.limit else rows), files
+        path = Path(cfg.resolve(src.path))
+        if path.is_dir():
+            from hub_tools.artifacts.datalayout import discover_layout
+
+            layout = discover_layout(path)
+            files = [str(path / f) for config in layout.configs.values() for f in config.get(src.split, [])]
+            if not files:
+                raise ValueError(f"{path}: no `{src.split}` split in its data/ layout")
+        else:
+            files = [str(path)]
+        builder = "parquet" if files[0].endswith(".parquet") else "json"
+        ds = datasets.load_dataset(builder, data_files=files, split="train")
+    if src.limit:
+        ds = ds.select(range(min(src.limit, len(ds))))
+    return ds, files
 
 
 def to_messages(row: dict) -> list[dict] | None:
@@ -78,16 +85,34 @@ def encode_chat(tokenizer, messages: list[dict]) -> dict:
     return {"input_ids": ids, "assistant_masks": mask}
 
 
+def encode_row(row: dict, index: int, tokenizer, key: str) -> dict:
+    messages = to_messages(row)
+    if messages is not None:
+        return encode_chat(tokenizer, messages)
+    if isinstance(row.get("text"), str):
+        return encode_text(tokenizer, row["text"])
+    raise ValueError(f"{key} row {index}: expected `text`, `messages` or `conversations`")
+
+
+def tokenize_source(ds, tokenizer, key: str, num_proc: int | None = None):
+    """``input_ids`` + ``assistant_masks`` for every row, as a cached ``datasets.map``."""
+    return ds.map(encode_row, with_indices=True, fn_kwargs={"tokenizer": tokenizer, "key": key},
+                  remove_columns=ds.column_names, num_proc=num_proc if num_proc and num_proc > 1 else None,
+                  desc=f"tokenize {key}")
+
+
 @dataclass
 class MixedData:
-    examples: list[dict]
+    examples: object  # datasets.Dataset: input_ids, assistant_masks, source
     counts: dict[str, dict]  # source -> rows read, rows used, weight
     files: dict[str, list[str]]
 
 
-def build_mixture(cfg: TrainConfig, use: dict[str, int], tokenizer) -> MixedData:
-    rng = random.Random(cfg.training.seed)
-    examples: list[dict] = []
+def build_mixture(cfg: TrainConfig, use: dict[str, int], tokenizer, num_proc: int | None = None) -> MixedData:
+    import datasets
+
+    rng = random.Random(cfg.training.get("seed", 42))
+    parts = []
     counts: dict[str, dict] = {}
     files: dict[str, list[str]] = {}
     for key, on in use.items():
@@ -95,22 +120,14 @@ def build_mixture(cfg: TrainConfig, use: dict[str, int], tokenizer) -> MixedData
             continue
         src = cfg.data[key]
         rows, files[key] = read_rows(cfg, src)
-        encoded = []
-        for i, row in enumerate(rows):
-            messages = to_messages(row)
-            if messages is not None:
-                encoded.append(encode_chat(tokenizer, messages))
-            elif isinstance(row.get("text"), str):
-                encoded.append(encode_text(tokenizer, row["text"]))
-            else:
-                raise ValueError(f"{key} row {i}: expected `text`, `messages` or `conversations`")
+        encoded = tokenize_source(rows, tokenizer, key, num_proc)
         target = max(1, round(src.weight * len(encoded)))
-        order = []
+        order: list[int] = []
         while len(order) < target:  # repeat for weights > 1, cut for weights < 1; seeded
             block = list(range(len(encoded)))
             rng.shuffle(block)
             order += block
-        examples += [{**encoded[j], "source": key} for j in order[:target]]
+        parts.append(encoded.select(order[:target]).add_column("source", [key] * target))
         counts[key] = {"rows": len(encoded), "used": target, "weight": src.weight}
-    rng.shuffle(examples)
-    return MixedData(examples, counts, files)
+    mixed = datasets.concatenate_datasets(parts).shuffle(seed=rng.randrange(2**32)).flatten_indices()
+    return MixedData(mixed, counts, files)
