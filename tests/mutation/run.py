@@ -63,11 +63,11 @@ def run_target(module: str, tests: str, timeout: float, workdir: Path) -> list[d
     mutants = []
     for line in dump.splitlines():
         item, result = json.loads(line)
-        if result is None:  # skipped by a filter
+        if result is None or result.get("worker_outcome", "").lower() == "skipped":  # left out by a filter
             continue
         for m in item["mutations"]:
             mutants.append({"module": module, "operator": m["operator_name"], "occurrence": m["occurrence"],
-                            "line": m["start_pos"][0], "outcome": result["test_outcome"],
+                            "line": m["start_pos"][0], "outcome": (result["test_outcome"] or result["worker_outcome"]).lower(),
                             "diff": result.get("diff") or ""})
     return mutants
 
