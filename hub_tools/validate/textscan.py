@@ -1,0 +1,152 @@
+"""Row checks on whole Arrow string arrays: words, characters, 64-bit fingerprints and suspect rows.
+
+The per-row Python checks (:func:`hub_tools.validate.dataset_checks.check_text`) cost microseconds a row;
+here the UTF-8 bytes of a whole batch are classified with a few numpy passes over ~1 MiB slices, so only
+rows that may hold a finding (a control character, a secret's needle, an ``@``) or unusual whitespace are
+looked at in Python. The results equal the Python definitions exactly:
+
+- ``words[i] == len(text.split())`` (Python's Unicode whitespace), so ``words == 0`` is "empty or
+  whitespace-only";
+- ``chars[i] == len(text)``;
+- ``hashes[i]`` is xxh3-64 of ``text.strip()`` in UTF-8 (duplicate detection; meaningless where empty);
+- ``suspects`` holds every row on which the exact checks could report something (a superset).
+
+Bytes <= 0x20 are taken as whitespace, which is Python's definition except for control bytes (rows holding
+them are suspects, and recounted exactly) and for multi-byte whitespace (U+0085, U+00A0, U+1680,
+U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000: rows holding them are recounted exactly too).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+
+SLICE_BYTES = 1 << 20
+
+
+@dataclass
+class TextScan:
+    words: np.ndarray    # int64
+    chars: np.ndarray    # int64
+    hashes: np.ndarray   # uint64
+    suspects: np.ndarray  # sorted row indices (int64)
+
+
+def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets relative to the data buffer, data bytes) of a string or large_string array without nulls."""
+    dtype = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    off = np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset:arr.offset + len(arr) + 1].astype(np.int64)
+    data = arr.buffers()[2]
+    return off, (np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8))
+
+
+def _positions(c: np.ndarray, value: int, tmp: np.ndarray) -> np.ndarray:
+    np.equal(c, value, out=tmp)
+    return np.flatnonzero(tmp) if tmp.any() else np.zeros(0, np.int64)
+
+
+def _at(c: np.ndarray, p: np.ndarray, shift: int) -> np.ndarray:
+    """Bytes at p + shift (clipped into the slice: a needle cut by the slice edge cannot be in one row)."""
+    return c[np.clip(p + shift, 0, len(c) - 1)]
+
+
+def _classify(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions of possible findings, positions of bytes that make the fast word count inexact) in one slice."""
+    tmp = np.empty(len(c), dtype=bool)
+    suspect: list[np.ndarray] = []
+    inexact: list[np.ndarray] = []
+    np.less(c, 0x20, out=tmp)
+    low = np.flatnonzero(tmp)
+    v = c[low]
+    control = low[(v != 9) & (v != 10) & (v != 13)]  # \v, \f and 0x1c-0x1f are whitespace but also HT109
+    suspect.append(control)
+    inexact.append(control)
+    suspect.append(_positions(c, 0x7F, tmp))
+    suspect.append(_positions(c, ord("@"), tmp))
+    p = _positions(c, ord("_"), tmp)  # hf_
+    suspect.append(p[(_at(c, p, -1) == ord("f")) & (_at(c, p, -2) == ord("h"))])
+    p = _positions(c, ord("-"), tmp)  # sk-
+    suspect.append(p[(_at(c, p, -1) == ord("k")) & (_at(c, p, -2) == ord("s"))])
+    p = _positions(c, ord("I"), tmp)  # AKIA / ASIA, and PRIVATE
+    k = _at(c, p, -1)
+    suspect.append(p[((_at(c, p, 1) == ord("A")) & ((k == ord("K")) | (k == ord("S"))) & (_at(c, p, -2) == ord("A")))
+                     | ((_at(c, p, -1) == ord("R")) & (_at(c, p, 1) == ord("V")))])
+    np.greater_equal(c, 0xC2, out=tmp)
+    if tmp.any():
+        p = _positions(c, 0xC2, tmp)  # U+0080-U+009F (controls, U+0085 is also whitespace), U+00A0
+        b1 = _at(c, p, 1)
+        suspect.append(p[(b1 >= 0x80) & (b1 <= 0x9F)])
+        inexact.append(p[((b1 >= 0x80) & (b1 <= 0x9F)) | (b1 == 0xA0)])
+        p = _positions(c, 0xEF, tmp)  # U+FFFD
+        suspect.append(p[(_at(c, p, 1) == 0xBF) & (_at(c, p, 2) == 0xBD)])
+        p = _positions(c, 0xE1, tmp)  # U+1680
+        inexact.append(p[(_at(c, p, 1) == 0x9A) & (_at(c, p, 2) == 0x80)])
+        p = _positions(c, 0xE2, tmp)  # U+2000-U+200A, U+2028, U+2029, U+202F; U+205F
+        b1, b2 = _at(c, p, 1), _at(c, p, 2)
+        inexact.append(p[((b1 == 0x80) & ((b2 <= 0x8A) | (b2 == 0xA8) | (b2 == 0xA9) | (b2 == 0xAF)))
+                         | ((b1 == 0x81) & (b2 == 0x9F))])
+        p = _positions(c, 0xE3, tmp)  # U+3000
+        inexact.append(p[(_at(c, p, 1) == 0x80) & (_at(c, p, 2) == 0x80)])
+    return np.concatenate(suspect), np.concatenate(inexact)
+
+
+def scan_texts(arr: pa.Array) -> TextScan:
+    """Scan a string/large_string array without nulls (callers drop nulls first)."""
+    n = len(arr)
+    off, data = _buffers(arr)
+    words = np.zeros(n, dtype=np.int64)
+    suspect_rows: list[np.ndarray] = []
+    inexact_rows: list[np.ndarray] = []
+    cuts = np.searchsorted(off, np.arange(off[0], off[-1], SLICE_BYTES), side="left").tolist() + [n]
+    cuts = sorted(set([0] + [min(x, n) for x in cuts]))
+    for r0, r1 in zip(cuts, cuts[1:]):
+        o0, o1 = int(off[r0]), int(off[r1])
+        if o1 == o0:
+            continue
+        c = data[o0:o1]
+        ws = np.less_equal(c, 0x20)
+        start = np.empty(len(c), dtype=bool)
+        start[0] = not ws[0]
+        np.less(ws[1:], ws[:-1], out=start[1:])  # a non-space byte after a space starts a word
+        rel = off[r0:r1] - o0
+        lengths = off[r0 + 1:r1 + 1] - off[r0:r1]
+        nonempty = np.flatnonzero(lengths > 0)
+        first = rel[nonempty]
+        start[first] = ~ws[first]  # each row starts afresh
+        words[r0 + nonempty] = np.add.reduceat(start, first, dtype=np.int64)
+        ends = off[r0 + 1:r1 + 1] - o0
+        sus, inexact = _classify(c)
+        if len(sus):
+            suspect_rows.append(r0 + np.searchsorted(ends, sus, side="right"))
+        if len(inexact):
+            inexact_rows.append(r0 + np.searchsorted(ends, inexact, side="right"))
+    suspects = np.unique(np.concatenate(suspect_rows)) if suspect_rows else np.zeros(0, np.int64)
+    exact = np.union1d(suspects, np.concatenate(inexact_rows)) if inexact_rows else suspects
+    chars = pc.utf8_length(arr).to_numpy(zero_copy_only=False).astype(np.int64)
+    hashes = np.zeros(n, dtype=np.uint64)
+    # rows whose first or last byte is whitespace need stripping; plain ASCII whitespace strips as bytes
+    starts, stops = off[:-1].copy(), off[1:].copy()
+    nonempty = stops > starts
+    edge = np.zeros(n, dtype=bool)
+    edge[nonempty] = (data[starts[nonempty]] <= 0x20) | (data[stops[nonempty] - 1] <= 0x20)
+    view = memoryview(arr.buffers()[2]) if data.size else memoryview(b"")
+    for i in np.flatnonzero(edge).tolist():
+        raw = bytes(view[starts[i]:stops[i]])
+        stripped = raw.lstrip()
+        starts[i] += len(raw) - len(stripped)
+        stops[i] = starts[i] + len(stripped.rstrip())
+    h = xxhash.xxh3_64_intdigest
+    hashes[:] = [h(view[a:b]) for a, b in zip(starts.tolist(), stops.tolist())]
+    for i in exact.tolist():  # exact Python definitions where the byte view could be wrong
+        text = arr[i].as_py()
+        words[i] = len(text.split())
+        hashes[i] = h(text.strip().encode("utf-8"))
+    return TextScan(words, chars, hashes, suspects)
+
+
+def text_hash(text: str) -> int:
+    """The fingerprint :func:`scan_texts` gives a row with this text (for rows checked one by one)."""
+    return xxhash.xxh3_64_intdigest(text.strip().encode("utf-8"))
