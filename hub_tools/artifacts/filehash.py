@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 RACY_NS = 2_000_000_000  # coarser than any Linux file system's mtime granularity (FAT: 2 s)
 MMAP_MAX = 256 * 1024 * 1024  # larger files are hashed in blocks (bounded memory), smaller ones mapped once
+GIT_HASH_MAX = 10 * 1024 * 1024  # files the Hub may store without LFS also get their git blob id in the same pass
 _BLOCK = 1 << 22
 
 
@@ -128,18 +129,23 @@ def mapped(path: Path) -> Iterator[tuple["pa.Buffer | None", FileHashes]]:
     COUNTERS.files_hashed += 1
     COUNTERS.bytes_hashed += st.st_size
     buf = None
+    git = hashlib.sha1(b"blob %d\0" % st.st_size) if st.st_size <= GIT_HASH_MAX else None
     if 0 < st.st_size <= MMAP_MAX:
         with pa.memory_map(str(path), "r") as mf:
             buf = mf.read_buffer()
         sha = hashlib.sha256(memoryview(buf)).hexdigest()
+        if git is not None:
+            git.update(memoryview(buf))
     else:
         h = hashlib.sha256()
         with open(path, "rb") as f:
             while block := f.read(_BLOCK):
                 h.update(block)
+                if git is not None:
+                    git.update(block)
         sha = h.hexdigest()
     if _stat_key(path.stat()) == _stat_key(st):  # not written while we read it
-        cache.put(key, st, recorded, sha)
+        cache.put(key, st, recorded, sha, git.hexdigest() if git is not None else None)
     yield buf, FileHashes(st.st_size, sha)
 
 
