@@ -81,6 +81,7 @@ class HashCache:
         if db is None:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # a cache: a crash may lose the last entries, never corrupt
             db.execute("CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INT, mtime INT, ctime INT, "
                        "ino INT, dev INT, recorded INT, sha256 TEXT, git TEXT)")
             self._local.db = db

@@ -83,7 +83,14 @@ def save_scan(key: str, scan: FileScan) -> None:
 
 
 def _prune(folder: Path, max_bytes: int = MAX_BYTES) -> None:
-    entries = [(e.stat().st_mtime, e.stat().st_size, e.path) for e in os.scandir(folder) if e.name.endswith(".npz")]
+    entries = []
+    for e in os.scandir(folder):
+        try:
+            if e.name.endswith(".npz"):
+                st = e.stat()
+                entries.append((st.st_mtime, st.st_size, e.path))
+        except FileNotFoundError:  # removed by another process or thread meanwhile
+            continue
     total = sum(size for _, size, _ in entries)
     for _, size, path in sorted(entries):
         if total <= max_bytes:
@@ -112,6 +119,8 @@ def save_result(key: str, findings: list[dict], stats: dict) -> None:
 
 def _languages_db() -> sqlite3.Connection:
     db = sqlite3.connect(_root() / "languages.sqlite", timeout=30, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # a cache: a crash may lose the last entries, never corrupt
     db.execute("CREATE TABLE IF NOT EXISTS detected (detector TEXT, text TEXT, lang TEXT, "
                "PRIMARY KEY (detector, text))")
     return db
@@ -133,8 +142,10 @@ def detect_cached(texts: list[str], detector: str, detect) -> list[str | None]:
         todo = [i for i, k in enumerate(keys) if k not in known]
         if todo:
             found = detect([texts[i] for i in todo])
+            db.execute("BEGIN")
             db.executemany("INSERT OR REPLACE INTO detected VALUES (?, ?, ?)",
                            [(detector, keys[i], lang or "") for i, lang in zip(todo, found)])
+            db.execute("COMMIT")
             known.update({keys[i]: lang for i, lang in zip(todo, found)})
         return [known[k] for k in keys]
     finally:

@@ -10,6 +10,7 @@ other kinds and jsonl check each row's schema in Python and then scan their text
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,12 @@ class ScanCounters:
 
     files: int = 0
     rows: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, files: int = 0, rows: int = 0) -> None:
+        with self._lock:  # files are scanned on several threads
+            self.files += files
+            self.rows += rows
 
 
 COUNTERS = ScanCounters()
@@ -146,7 +153,7 @@ def scan_file(folder: Path, rel: str, kind: str, limit: int, sample_size: int,
     scan.missing = required_columns(kind, columns)
     if scan.missing:
         return scan
-    COUNTERS.files += 1
+    COUNTERS.add(files=1)
     acc = _Accumulator(scan, sample_size)
     try:
         if pf is None and not scan.by_line:
@@ -171,7 +178,7 @@ def _scan_corpus_parquet(pf, acc: _Accumulator, limit: int) -> None:
     base = 0
     for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=["text"] + (["source"] if has_source else [])):
         n = batch.num_rows
-        COUNTERS.rows += n
+        COUNTERS.add(rows=n)
         text = batch.column(0)
         try:
             text.validate(full=True)  # invalid UTF-8 would make the byte view disagree with Python
@@ -223,14 +230,14 @@ def _scan_rows(folder: Path, rel: str, kind: str, acc: _Accumulator, limit: int,
     if pf is not None:  # parquet of another kind (or a corpus whose text is not a string column)
         base = 0
         for batch in pf.iter_batches(batch_size=BATCH_ROWS):
-            COUNTERS.rows += batch.num_rows
+            COUNTERS.add(rows=batch.num_rows)
             _check_rows(batch.to_pylist(), np.arange(base, base + batch.num_rows), kind, acc, limit)
             base += batch.num_rows
         return
     rows: list[dict] = []
     lines: list[int] = []
     for ref, row, problem in iter_rows(folder, rel):
-        COUNTERS.rows += 1
+        COUNTERS.add(rows=1)
         if problem is not None:
             code, _, msg = problem.partition(":")
             acc.scan.add(code, msg, ref.line, None, limit)

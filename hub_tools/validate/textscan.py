@@ -74,22 +74,17 @@ def _classify(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     k = _at(c, p, -1)
     suspect.append(p[((_at(c, p, 1) == ord("A")) & ((k == ord("K")) | (k == ord("S"))) & (_at(c, p, -2) == ord("A")))
                      | ((_at(c, p, -1) == ord("R")) & (_at(c, p, 1) == ord("V")))])
-    np.greater_equal(c, 0xC2, out=tmp)
+    np.greater_equal(c, 0xC2, out=tmp)  # lead bytes of 2- to 4-byte characters: sparse, classified in place
     if tmp.any():
-        p = _positions(c, 0xC2, tmp)  # U+0080-U+009F (controls, U+0085 is also whitespace), U+00A0
-        b1 = _at(c, p, 1)
-        suspect.append(p[(b1 >= 0x80) & (b1 <= 0x9F)])
-        inexact.append(p[((b1 >= 0x80) & (b1 <= 0x9F)) | (b1 == 0xA0)])
-        p = _positions(c, 0xEF, tmp)  # U+FFFD
-        suspect.append(p[(_at(c, p, 1) == 0xBF) & (_at(c, p, 2) == 0xBD)])
-        p = _positions(c, 0xE1, tmp)  # U+1680
-        inexact.append(p[(_at(c, p, 1) == 0x9A) & (_at(c, p, 2) == 0x80)])
-        p = _positions(c, 0xE2, tmp)  # U+2000-U+200A, U+2028, U+2029, U+202F; U+205F
-        b1, b2 = _at(c, p, 1), _at(c, p, 2)
-        inexact.append(p[((b1 == 0x80) & ((b2 <= 0x8A) | (b2 == 0xA8) | (b2 == 0xA9) | (b2 == 0xAF)))
-                         | ((b1 == 0x81) & (b2 == 0x9F))])
-        p = _positions(c, 0xE3, tmp)  # U+3000
-        inexact.append(p[(_at(c, p, 1) == 0x80) & (_at(c, p, 2) == 0x80)])
+        p = np.flatnonzero(tmp)
+        lead, b1, b2 = c[p], _at(c, p, 1), _at(c, p, 2)
+        c1 = (lead == 0xC2) & (b1 >= 0x80) & (b1 <= 0x9F)  # U+0080-U+009F (controls; U+0085 is also a space)
+        suspect.append(p[c1 | ((lead == 0xEF) & (b1 == 0xBF) & (b2 == 0xBD))])  # and U+FFFD
+        inexact.append(p[c1 | ((lead == 0xC2) & (b1 == 0xA0))  # U+00A0
+                         | ((lead == 0xE1) & (b1 == 0x9A) & (b2 == 0x80))  # U+1680
+                         | ((lead == 0xE2) & (b1 == 0x80) & ((b2 <= 0x8A) | (b2 == 0xA8) | (b2 == 0xA9) | (b2 == 0xAF)))
+                         | ((lead == 0xE2) & (b1 == 0x81) & (b2 == 0x9F))  # U+205F
+                         | ((lead == 0xE3) & (b1 == 0x80) & (b2 == 0x80))])  # U+3000
     return np.concatenate(suspect), np.concatenate(inexact)
 
 

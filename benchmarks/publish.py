@@ -1,0 +1,166 @@
+"""`hubtool push` against `HfApi.upload_folder` to the same local hub, in this process.
+
+The dataset folder: ``shards`` parquet shards plus one large shard (the issue's 1.13 GB folder is 200
+shards and a 100 MB file). For each repetition both tools push to fresh repos of their own; hubtool
+starts from an empty cache (a fresh HUBTOOL_HOME) for the first push, as on a machine that never saw the
+data, and keeps it for the re-pushes, as a user would. Figures:
+
+- first push;
+- no-change re-push (and the bytes the hub received: 0 is the target for both);
+- one changed shard (a rewritten 5 MB-class shard, same name);
+- 1,000 files of 1 KB: first push and no-change re-push (target for hubtool's re-push: < 5 s).
+
+hubtool's push validates every data file and renders the card, which upload_folder does not; that
+work is part of its time.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from benchmarks._common import (Figure, age, alternate, hub_counters, local_hub, time_ratio, write_corpus_shard,
+                                write_provenance)
+
+
+def generate(folder: Path, shards: int, shard_rows: int, big_rows: int) -> int:
+    total = 0
+    n = shards + 1
+    for s in range(shards):
+        total += write_corpus_shard(folder / "data" / f"train-{s:05d}-of-{n:05d}.parquet", shard_rows, seed=10_000 + s)
+    total += write_corpus_shard(folder / "data" / f"train-{shards:05d}-of-{n:05d}.parquet", big_rows, seed=99_999)
+    write_provenance(folder, "push-bench")
+    age(folder)
+    return total + (folder / "hubtool.json").stat().st_size
+
+
+def small_files(folder: Path, n: int) -> int:
+    """A model-like folder of ``n`` 1 KB files (hubtool pushes it as a Space: no row validation to do)."""
+    import random
+
+    rng = random.Random(0)
+    for i in range(n):
+        p = folder / "assets" / f"{i // 100:02d}" / f"file-{i:04d}.txt"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("".join(rng.choices("abcdefghijklmnopqrstuvwxyz \n", k=1024)))
+    (folder / "app.py").write_text("import gradio as gr\n\ngr.Interface(lambda x: x, 'text', 'text').launch()\n")
+    (folder / "requirements.txt").write_text("gradio==6.31.0\n")
+    from hub_tools.artifacts.provenance import Provenance, RecipeInfo, write_provenance as write
+
+    write(folder, Provenance.create(kind="space", name="small-files", language=["eu"],
+                                    recipe=RecipeInfo(name="benchmark", version="1"),
+                                    card={"title": "small files", "sdk": "gradio", "license": "apache-2.0"}))
+    age(folder)
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _hubtool_push(folder: Path, repo: str):
+    from hub_tools.cli.publish import push_artifact
+
+    return push_artifact(folder, repo, "main", False, None, "apache-2.0", None)
+
+
+def _upload_folder(folder: Path, repo: str, repo_type: str) -> None:
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo, repo_type=repo_type, exist_ok=True, **({"space_sdk": "gradio"} if repo_type == "space" else {}))
+    api.upload_folder(folder_path=str(folder), repo_id=repo, repo_type=repo_type)
+
+
+def run(size: dict, work: Path) -> list[Figure]:
+    reps = size["reps"]
+    folder = work / "push-dataset"
+    data_bytes = generate(folder, size["push_shards"], size["push_shard_rows"], size["push_big_rows"])
+    many = work / "small-files"
+    many_bytes = small_files(many, size["small_files"])
+    shard_bytes = (folder / "data" / f"train-00001-of-{size['push_shards'] + 1:05d}.parquet").stat().st_size
+    sizes = {"files": size["push_shards"] + 2, "bytes": data_bytes, "shards": size["push_shards"],
+             "shard_rows": size["push_shard_rows"], "big_shard_rows": size["push_big_rows"]}
+    figures: list[Figure] = []
+    old_home = os.environ.get("HUBTOOL_HOME")
+    with local_hub(work / "hub") as url:
+        # -- the dataset folder --------------------------------------------------------------------
+        repos: dict[str, list[str]] = {"ours": [], "theirs": []}
+        bytes_in: dict[str, list[int]] = {"ours": [], "theirs": []}
+
+        def ours_first(i: int) -> None:
+            os.environ["HUBTOOL_HOME"] = str(work / f"home-{i}")  # a cold cache: never saw this data
+            repos["ours"].append(f"bench/push-ours-{i}")
+            _hubtool_push(folder, repos["ours"][-1])
+
+        def theirs_first(i: int) -> None:
+            repos["theirs"].append(f"bench/push-theirs-{i}")
+            _upload_folder(folder, repos["theirs"][-1], "dataset")
+
+        o, t, _, _ = alternate(ours_first, theirs_first, reps)
+        figures.append(_fig("first push", o, t, reps, sizes, ">= 0.9x", lambda r: r >= 0.9))
+
+        def counted(fn, key: str):
+            def run_once(i: int) -> float:
+                before = hub_counters(url)
+                t0 = time.perf_counter()
+                fn(i)
+                seconds = time.perf_counter() - t0
+                after = hub_counters(url)
+                bytes_in[key].append(after["lfs_bytes"] + after["regular_bytes"] - before["lfs_bytes"]
+                                     - before["regular_bytes"])
+                return seconds
+            return run_once
+
+        o, t, _, _ = alternate(counted(lambda i: _hubtool_push(folder, repos["ours"][i]), "ours"),
+                               counted(lambda i: _upload_folder(folder, repos["theirs"][i], "dataset"), "theirs"),
+                               reps)
+        f = _fig("no-change re-push", o, t, reps, sizes, ">= 1.0x and 0 bytes",
+                 lambda r: r >= 1.0 and max(bytes_in["ours"]) == 0)
+        f.extra.update(bytes_received_ours=max(bytes_in["ours"]), bytes_received_upload_folder=max(bytes_in["theirs"]))
+        figures.append(f)
+
+        changed = folder / "data" / f"train-00001-of-{size['push_shards'] + 1:05d}.parquet"
+
+        def rewrite(i: int) -> None:  # a new version of one shard, same name (one hubtool and one baseline push)
+            write_corpus_shard(changed, size["push_shard_rows"], seed=50_000 + i)
+            past = time.time() - 60
+            os.utime(changed, (past, past))
+
+        o, t, _, _ = alternate(lambda i: _hubtool_push(folder, repos["ours"][i]),
+                               lambda i: _upload_folder(folder, repos["theirs"][i], "dataset"), reps, setup=rewrite)
+        figures.append(_fig("one changed shard", o, t, reps, {**sizes, "changed_bytes": shard_bytes}, None, None))
+
+        # -- 1,000 small files -----------------------------------------------------------------------
+        small_sizes = {"files": size["small_files"], "bytes": many_bytes}
+        small: dict[str, list[str]] = {"ours": [], "theirs": []}
+
+        def ours_small(i: int) -> None:
+            os.environ["HUBTOOL_HOME"] = str(work / f"home-small-{i}")
+            small["ours"].append(f"bench/small-ours-{i}")
+            _hubtool_push(many, small["ours"][-1])
+
+        def theirs_small(i: int) -> None:
+            small["theirs"].append(f"bench/small-theirs-{i}")
+            _upload_folder(many, small["theirs"][-1], "space")
+
+        o, t, _, _ = alternate(ours_small, theirs_small, reps)
+        figures.append(_fig(f"{size['small_files']:,} small files: first push", o, t, reps, small_sizes, None, None))
+        o, t, _, _ = alternate(lambda i: _hubtool_push(many, small["ours"][i]),
+                               lambda i: _upload_folder(many, small["theirs"][i], "space"), reps)
+        f = _fig(f"{size['small_files']:,} small files: no-change re-push", o, t, reps, small_sizes, "< 5 s",
+                 lambda r: o < 5)
+        figures.append(f)
+    if old_home is None:
+        os.environ.pop("HUBTOOL_HOME", None)
+    else:
+        os.environ["HUBTOOL_HOME"] = old_home
+    shutil.rmtree(work / "hub", ignore_errors=True)
+    return figures
+
+
+def _fig(name: str, ours: float, theirs: float, reps: int, sizes: dict, target: str | None, check) -> Figure:
+    ratio = time_ratio(ours, theirs)
+    met = check(ratio) if check else None
+    missed = None
+    if met is False:
+        missed = f"{ratio:.2f}x of the baseline" + (f" ({ours:.2f} s)" if "s" in (target or "") else "")
+    return Figure("publish", name, "s", round(ours, 3), "HfApi.upload_folder", round(theirs, 3), ratio, reps, sizes,
+                  target, met, missed)
