@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help=f"Results JSON (default {DEFAULT_OUT.relative_to(ROOT)} "
                                                            "for full runs; required with --quick).")
     ap.add_argument("--workdir", type=Path, default=None, help="Where generated data goes (default: a temp folder).")
+    ap.add_argument("--update", action="store_true",
+                    help="Keep the other benchmarks' figures already in --out; replace only those run now.")
     ap.add_argument("--note", default="", help="A note stored with the results (e.g. what else ran on the machine).")
     args = ap.parse_args(argv)
     size_name = "quick" if args.quick else "full"
@@ -137,6 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["wall_s"] = round(time.time() - started, 1)
+    if args.update and out.is_file():  # one file for every figure, benchmarks run at different times
+        old = json.loads(out.read_text())
+        ran = set(names)
+        results["figures"] = [f for f in old["figures"] if f["benchmark"] not in ran] + results["figures"]
+        results["runs"] = old.get("runs", [{k: old[k] for k in ("command", "started", "machine", "note", "wall_s")
+                                            if k in old} | {"benchmarks": sorted({f["benchmark"] for f in
+                                                                                 old["figures"]})}])
+        results["runs"].append({k: results[k] for k in ("command", "started", "machine", "note", "wall_s")}
+                               | {"benchmarks": sorted(ran)})
+        results["failed"] = {**{k: v for k, v in old.get("failed", {}).items() if k not in ran}, **results["failed"]}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     _table(results["figures"])
