@@ -100,6 +100,19 @@ def _table(figures: list[dict]) -> None:
     Console(width=160).print(table)
 
 
+def readme_section(results: dict) -> str:
+    """The README's "Performance" table, from a results file (so the README quotes only measured ratios)."""
+    lines = ["| figure | hubtool | baseline | ratio | target |", "|---|---:|---|---:|---|"]
+    for f in results["figures"]:
+        target = f.get("target", "")
+        if "target_met" in f:
+            target += " (met)" if f["target_met"] else f" (missed: {f.get('missed_by', '')})"
+        base = f"{f['baseline']:g} {f['unit']} ({f['baseline_name']})" if "baseline" in f else "-"
+        ratio = f"{f['ratio']:.2f}x" if "ratio" in f else "-"
+        lines.append(f"| {f['name']} | {f['value']:g} {f['unit']} | {base} | {ratio} | {target} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0],
                                  epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--update", action="store_true",
                     help="Keep the other benchmarks' figures already in --out; replace only those run now.")
     ap.add_argument("--note", default="", help="A note stored with the results (e.g. what else ran on the machine).")
+    ap.add_argument("--readme", action="store_true", help="Print the README table of the results in --out; run nothing.")
     args = ap.parse_args(argv)
+    if args.readme:
+        print(readme_section(json.loads((args.out or DEFAULT_OUT).read_text())), end="")
+        return 0
     size_name = "quick" if args.quick else "full"
     if args.quick and args.out is None:
         ap.error("--quick needs --out: quick figures must not replace the committed full-size results")
