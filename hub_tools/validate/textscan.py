@@ -43,7 +43,7 @@ def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 # Bytes worth a second look: controls (not \t \n \r), DEL, "@", the needles' "_", "-" and "I", and every
-# byte of a multi-byte character. One table look-up per byte finds them all (one pass instead of seven).
+# byte of a multi-byte character (found by _Scratch.rare).
 _RARE = np.zeros(256, dtype=bool)
 _RARE[[*range(0x20), 0x7F, ord("@"), ord("_"), ord("-"), ord("I"), *range(0x80, 0x100)]] = True
 _RARE[[9, 10, 13]] = False
@@ -54,10 +54,33 @@ def _at(c: np.ndarray, p: np.ndarray, shift: int) -> np.ndarray:
     return c[np.clip(p + shift, 0, len(c) - 1)]
 
 
-def _classify(c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+class _Scratch:
+    """Work arrays reused from slice to slice (allocating them per slice costs as much as the passes)."""
+
+    def __init__(self, size: int):
+        self.u8 = np.empty(size, np.uint8)
+        self.a = np.empty(size, bool)
+        self.b = np.empty(size, bool)
+        self.start = np.empty(size, bool)
+
+    def rare(self, c: np.ndarray) -> np.ndarray:
+        """Positions of the bytes _RARE marks: < 0x20 or >= 0x7F in one compare (c - 0x20 wraps), then the
+        four ASCII needles; each pass writes into the same buffers."""
+        n = len(c)
+        u, a, b = self.u8[:n], self.a[:n], self.b[:n]
+        np.subtract(c, 0x20, out=u)
+        np.greater_equal(u, 0x5F, out=a)
+        for v in (ord("@"), ord("_"), ord("-"), ord("I")):
+            np.logical_or(a, np.equal(c, v, out=b), out=a)
+        p = np.flatnonzero(a)
+        v = c[p]
+        return p[(v != 9) & (v != 10) & (v != 13)]
+
+
+def _classify(c: np.ndarray, scratch: _Scratch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """In one slice: (positions of possible findings, positions of bytes that make the fast word count
     inexact, positions of UTF-8 continuation bytes)."""
-    p = np.flatnonzero(np.take(_RARE, c))
+    p = scratch.rare(c)
     v = c[p]
     control = p[v < 0x20]  # \v, \f and 0x1c-0x1f are whitespace but also HT109
     suspect: list[np.ndarray] = [control, p[(v == 0x7F) | (v == ord("@"))]]
@@ -96,13 +119,15 @@ def scan_texts(arr: pa.Array) -> TextScan:
     inexact_rows: list[np.ndarray] = []
     cuts = np.searchsorted(off, np.arange(off[0], off[-1], SLICE_BYTES), side="left").tolist() + [n]
     cuts = sorted(set([0] + [min(x, n) for x in cuts]))
+    widest = max((int(off[r1] - off[r0]) for r0, r1 in zip(cuts, cuts[1:])), default=0)
+    scratch = _Scratch(widest)
     for r0, r1 in zip(cuts, cuts[1:]):
         o0, o1 = int(off[r0]), int(off[r1])
         if o1 == o0:
             continue
         c = data[o0:o1]
-        ws = np.less_equal(c, 0x20)
-        start = np.empty(len(c), dtype=bool)
+        ws = np.less_equal(c, 0x20, out=scratch.a[:len(c)])
+        start = scratch.start[:len(c)]
         start[0] = not ws[0]
         np.less(ws[1:], ws[:-1], out=start[1:])  # a non-space byte after a space starts a word
         rel = off[r0:r1] - o0
@@ -112,7 +137,7 @@ def scan_texts(arr: pa.Array) -> TextScan:
         start[first] = ~ws[first]  # each row starts afresh
         words[r0 + nonempty] = np.add.reduceat(start, first, dtype=np.int32)
         ends = off[r0 + 1:r1 + 1] - o0
-        sus, inexact, cont = _classify(c)
+        sus, inexact, cont = _classify(c, scratch)
         if len(sus):
             suspect_rows.append(r0 + np.searchsorted(ends, sus, side="right"))
         if len(inexact):
