@@ -22,8 +22,11 @@ def _call(module: str, kwargs: dict, argv: list[str], work: Path) -> dict:
     results = ROOT / "benchmarks" / "results" / f"{module}.json"
     saved = results.read_bytes() if results.exists() else None
     try:
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{module}.py"), *argv], check=True, cwd=ROOT,
-                       capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{module}.py"), *argv], cwd=ROOT,
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"benchmarks/{module}.py {' '.join(argv)} failed ({proc.returncode}):\n"
+                               f"{proc.stderr[-2000:]}")
         return json.loads(results.read_text())
     finally:
         if saved is not None:
