@@ -63,7 +63,7 @@ REGISTRY: dict[str, Callable[[dict, Path], list[Figure]]] = {
 # The figures every complete run must have (tests/test_benchmarks.py checks the quick run against it).
 EXPECTED = {
     "validate": ["validate rows/s", "validate peak RSS"],
-    "publish": ["first push", "no-change re-push", "one changed shard", "small files: first push",
+    "publish": ["first push", "first push after hubtool validate", "no-change re-push", "one changed shard", "small files: first push",
                 "small files: no-change re-push"],
     "readback": ["load_dataset from the local hub", "snapshot_download from the local hub"],
     "corpus": ["corpus recipe MB/s per worker"],
@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help=f"Results JSON (default {DEFAULT_OUT.relative_to(ROOT)} "
                                                            "for full runs; required with --quick).")
     ap.add_argument("--workdir", type=Path, default=None, help="Where generated data goes (default: a temp folder).")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="Override one size (a JSON value), e.g. --set corpus_mb=20; stored with the results.")
     ap.add_argument("--update", action="store_true",
                     help="Keep the other benchmarks' figures already in --out; replace only those run now.")
     ap.add_argument("--note", default="", help="A note stored with the results (e.g. what else ran on the machine).")
@@ -130,13 +132,19 @@ def main(argv: list[str] | None = None) -> int:
         print(readme_section(json.loads((args.out or DEFAULT_OUT).read_text())), end="")
         return 0
     size_name = "quick" if args.quick else "full"
+    size = dict(SIZES[size_name])
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key not in size:
+            ap.error(f"--set {key}: not a size (sizes: {', '.join(sorted(size))})")
+        size[key] = json.loads(value)
     if args.quick and args.out is None:
         ap.error("--quick needs --out: quick figures must not replace the committed full-size results")
     out = args.out or DEFAULT_OUT
     names = args.only or list(REGISTRY)
     started = time.time()
     results = {"command": "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-               "size": size_name, "sizes": SIZES[size_name],
+               "size": size_name, "sizes": size,
                "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
                "note": args.note, "figures": [], "failed": {}}
     work = Path(tempfile.mkdtemp(prefix="hubtool-bench-", dir=args.workdir))
@@ -146,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{name}] running ({size_name})", file=sys.stderr, flush=True)
             (work / name).mkdir(parents=True)
             try:
-                figures = REGISTRY[name](SIZES[size_name], work / name)
+                figures = REGISTRY[name](size, work / name)
             except Exception:  # one broken benchmark must not hide the others' figures
                 results["failed"][name] = traceback.format_exc()[-3000:]
                 print(results["failed"][name], file=sys.stderr)
@@ -163,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         results["runs"] = old.get("runs", [{k: old[k] for k in ("command", "started", "machine", "note", "wall_s")
                                             if k in old} | {"benchmarks": sorted({f["benchmark"] for f in
                                                                                  old["figures"]})}])
-        results["runs"].append({k: results[k] for k in ("command", "started", "machine", "note", "wall_s")}
+        results["runs"].append({k: results[k] for k in ("command", "started", "machine", "note", "wall_s", "sizes")}
                                | {"benchmarks": sorted(ran)})
         results["failed"] = {**{k: v for k, v in old.get("failed", {}).items() if k not in ran}, **results["failed"]}
     out.parent.mkdir(parents=True, exist_ok=True)
