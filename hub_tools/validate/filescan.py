@@ -106,11 +106,14 @@ class _Accumulator:
         """Keep the k rows with the smallest fingerprints: a uniform sample that merges across files."""
         if not len(hashes):
             return
-        take = np.argsort(hashes, kind="stable")[: self.k] if len(hashes) > self.k else np.argsort(hashes, kind="stable")
-        if len(self.sample_h) >= self.k and hashes[take[0]] >= self.sample_h[-1]:
+        k = self.k
+        sel = np.flatnonzero(hashes < self.sample_h[-1]) if len(self.sample_h) >= k else np.arange(len(hashes))
+        if not len(sel):
             return
-        cand_h = np.concatenate([self.sample_h, hashes[take]])
-        cand_t = self.sample_t + [texts[int(index[j])].as_py()[:TEXT_SAMPLE_CHARS] for j in take.tolist()]
+        if len(sel) > k:
+            sel = sel[np.argpartition(hashes[sel], k - 1)[:k]]
+        cand_h = np.concatenate([self.sample_h, hashes[sel]])
+        cand_t = self.sample_t + [t[:TEXT_SAMPLE_CHARS] for t in texts.take(pa.array(index[sel])).to_pylist()]
         _, first = np.unique(cand_h, return_index=True)  # sorted by hash, one row per distinct text
         first = first[: self.k]
         self.sample_h = cand_h[first]
