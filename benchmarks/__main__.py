@@ -83,6 +83,10 @@ SIZES = {
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "benchmarks.json"
 
 
+def _num(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:g}"
+
+
 def _table(figures: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -94,22 +98,28 @@ def _table(figures: list[dict]) -> None:
         target = f.get("target", "")
         if "target_met" in f:
             target += " ok" if f["target_met"] else f" MISSED: {f.get('missed_by', '')}"
-        table.add_row(f["benchmark"], f["name"], f"{f['value']:g} {f['unit']}",
-                      f"{f['baseline']:g} ({f['baseline_name']})" if "baseline" in f else "-",
+        table.add_row(f["benchmark"], f["name"], f"{_num(f['value'])} {f['unit']}",
+                      f"{_num(f['baseline'])} ({f['baseline_name']})" if "baseline" in f else "-",
                       f"{f['ratio']:.2f}x" if "ratio" in f else "-", target)
     Console(width=160).print(table)
 
 
 def readme_section(results: dict) -> str:
     """The README's "Performance" table, from a results file (so the README quotes only measured ratios)."""
-    lines = ["| figure | hubtool | baseline | ratio | target |", "|---|---:|---|---:|---|"]
+    by_name = {f["name"]: f for f in results["figures"]}
+    lines = []
+    if "first push" in by_name and "validate rows/s" in by_name:
+        push, val = by_name["first push"]["sizes"], by_name["validate rows/s"]["sizes"]
+        lines += [f"Sizes: {push['bytes'] / 1e9:.2f} GB in {push['files']} files to push; a {val['parquet_bytes'] / 1e9:.2f}"
+                  f" GB corpus of {val['rows']:,} rows to validate.", ""]
+    lines += ["| figure | hubtool | baseline | ratio | target |", "|---|---:|---|---:|---|"]
     for f in results["figures"]:
         target = f.get("target", "")
         if "target_met" in f:
             target += " (met)" if f["target_met"] else f" (missed: {f.get('missed_by', '')})"
-        base = f"{f['baseline']:g} {f['unit']} ({f['baseline_name']})" if "baseline" in f else "-"
+        base = f"{_num(f['baseline'])} {f['unit']} ({f['baseline_name']})" if "baseline" in f else "-"
         ratio = f"{f['ratio']:.2f}x" if "ratio" in f else "-"
-        lines.append(f"| {f['name']} | {f['value']:g} {f['unit']} | {base} | {ratio} | {target} |")
+        lines.append(f"| {f['name']} | {_num(f['value'])} {f['unit']} | {base} | {ratio} | {target} |")
     return "\n".join(lines) + "\n"
 
 
