@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +22,9 @@ from hub_tools.artifacts.datalayout import DataLayout, discover_layout, file_for
 from hub_tools.artifacts.manifest import ValidationSettings
 from hub_tools.text.pii import EMAIL
 from hub_tools.validate import cache
-from hub_tools.validate.filescan import FileScan, scan_file
+from hub_tools.validate.filescan import FileScan, scan_all
 from hub_tools.validate.findings import Finding, Limiter
 
-SCAN_THREADS = min(4, os.cpu_count() or 1)
 EVAL_SPLITS = ("test", "validation", "valid", "dev", "eval")
 ROLES = ("system", "user", "assistant")
 WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
@@ -213,39 +211,6 @@ def check_dataset(folder: Path, kind: str, languages: list[str], settings: Valid
     return findings, stats
 
 
-def scan(folder: Path, rel: str, kind: str, settings: ValidationSettings) -> FileScan:
-    """The scan of one data file: from the cache when this content was scanned before."""
-    from hub_tools.artifacts.filehash import mapped
-
-    with mapped(folder / rel) as (data, hashes):
-        key = cache.key_of("file", hashes.sha256, kind, settings.max_findings_per_check, settings.language_sample)
-        hit = cache.load_scan(key)
-        if hit is not None:
-            hit.file = rel
-            return hit
-        result = scan_file(folder, rel, kind, settings.max_findings_per_check, settings.language_sample, data)
-    cache.save_scan(key, result)
-    return result
-
-
-def _scan_all(folder: Path, files: list[str], kind: str, settings: ValidationSettings) -> Iterator[FileScan]:
-    """The scans of ``files`` in order, up to SCAN_THREADS at a time (Arrow and numpy release the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    threads = min(SCAN_THREADS, len(files))
-    if threads <= 1:
-        yield from (scan(folder, rel, kind, settings) for rel in files)
-        return
-    with ThreadPoolExecutor(threads) as pool:
-        pending = [pool.submit(scan, folder, rel, kind, settings) for rel in files[:threads]]
-        for i in range(len(files)):
-            result = pending[i].result()
-            if i + threads < len(files):  # keep at most `threads` scans in memory
-                pending.append(pool.submit(scan, folder, files[i + threads], kind, settings))
-            pending[i] = None  # type: ignore[call-overload]
-            yield result
-
-
 def _percentiles(hist: dict[int, int]) -> dict:
     values = np.array(sorted(hist), dtype=np.int64)
     counts = np.array([hist[v] for v in values.tolist()], dtype=np.int64)
@@ -280,7 +245,7 @@ def _combine(folder: Path, kind: str, languages: list[str], settings: Validation
         ordered = sorted(splits, key=lambda s: (s not in EVAL_SPLITS, s))  # eval splits first: leakage check
         for split in ordered:
             scans: list[FileScan] = []
-            for rel, fs in zip(splits[split], _scan_all(folder, splits[split], kind, settings)):
+            for rel, fs in zip(splits[split], scan_all(folder, splits[split], kind, settings)):
                 if fs.unreadable:
                     report("HT101", fs.unreadable, rel)
                     continue

@@ -10,7 +10,9 @@ other kinds and jsonl check each row's schema in Python and then scan their text
 """
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,11 @@ import numpy as np
 import pyarrow as pa
 
 from hub_tools.artifacts.datalayout import file_format
+from hub_tools.artifacts.manifest import ValidationSettings
 from hub_tools.validate.textscan import scan_texts
 
 BATCH_ROWS = 16_384
+SCAN_THREADS = min(4, os.cpu_count() or 1)  # files of a split scanned at once (Arrow, numpy release the GIL)
 TEXT_SAMPLE_CHARS = 1000
 
 
@@ -252,3 +256,37 @@ def _scan_rows(folder: Path, rel: str, kind: str, acc: _Accumulator, limit: int,
             rows, lines = [], []
     if rows:
         _check_rows(rows, np.array(lines, dtype=np.int64), kind, acc, limit)
+
+
+def scan_cached(folder: Path, rel: str, kind: str, settings: ValidationSettings) -> FileScan:
+    """The scan of one data file: from the cache when this content was scanned before."""
+    from hub_tools.artifacts.filehash import mapped
+    from hub_tools.validate import cache
+
+    with mapped(folder / rel) as (data, hashes):
+        key = cache.key_of("file", hashes.sha256, kind, settings.max_findings_per_check, settings.language_sample)
+        hit = cache.load_scan(key)
+        if hit is not None:
+            hit.file = rel
+            return hit
+        result = scan_file(folder, rel, kind, settings.max_findings_per_check, settings.language_sample, data)
+    cache.save_scan(key, result)
+    return result
+
+
+def scan_all(folder: Path, files: list[str], kind: str, settings: ValidationSettings) -> Iterator[FileScan]:
+    """The scans of ``files`` in order, up to SCAN_THREADS at a time (Arrow and numpy release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = min(SCAN_THREADS, len(files))
+    if threads <= 1:
+        yield from (scan_cached(folder, rel, kind, settings) for rel in files)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        pending = [pool.submit(scan_cached, folder, rel, kind, settings) for rel in files[:threads]]
+        for i in range(len(files)):
+            result = pending[i].result()
+            if i + threads < len(files):  # keep at most `threads` scans in memory
+                pending.append(pool.submit(scan_cached, folder, files[i + threads], kind, settings))
+            pending[i] = None  # type: ignore[call-overload]
+            yield result
