@@ -83,6 +83,12 @@ SIZES = {
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "benchmarks.json"
 
 
+def _reason(err: BaseException) -> str:
+    """What failed, for the results file: the error and its last lines, without this machine's paths."""
+    text = f"{type(err).__name__}: {err}".replace(str(ROOT) + "/", "").replace(sys.executable, "python")
+    return "\n".join(text.splitlines()[-6:])[-1500:]
+
+
 def _num(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:g}"
 
@@ -165,9 +171,9 @@ def main(argv: list[str] | None = None) -> int:
             (work / name).mkdir(parents=True)
             try:
                 figures = REGISTRY[name](size, work / name)
-            except Exception:  # one broken benchmark must not hide the others' figures
-                results["failed"][name] = traceback.format_exc()[-3000:]
-                print(results["failed"][name], file=sys.stderr)
+            except Exception as err:  # one broken benchmark must not hide the others' figures
+                print(traceback.format_exc(), file=sys.stderr)
+                results["failed"][name] = _reason(err)
                 continue
             results["figures"] += [f.to_dict() for f in figures]
             print(f"[{name}] done in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
