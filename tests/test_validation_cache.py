@@ -171,3 +171,16 @@ def test_push_of_a_dataset_without_languages(hub, tmp_path, repo_name):
     assert out["commit"]
     card = Path(HfApi().hf_hub_download(f"hitz/{repo_name}", "README.md", repo_type="dataset")).read_text()
     assert "## Languages" not in card and f"| rows | {ROWS_PER_SHARD:,} |" in card
+
+
+def test_validation_works_without_a_writable_cache(tmp_path, monkeypatch):
+    """A HUBTOOL_HOME that cannot hold a cache (here: a file) costs the cache, never the validation."""
+    folder = _corpus(tmp_path / "corpus", shards=1)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("HUBTOOL_HOME", str(blocker))
+    before = filescan.COUNTERS.rows
+    for _ in range(2):  # nothing is remembered: both runs read every row
+        result = CliRunner().invoke(main, ["validate", str(folder), "--json"])
+        assert result.exit_code == 0, result.output
+    assert filescan.COUNTERS.rows - before == 2 * ROWS_PER_SHARD

@@ -13,6 +13,7 @@ which they are trusted.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Iterator
 
+log = logging.getLogger(__name__)
 RACY_NS = 2_000_000_000  # coarser than any Linux file system's mtime granularity (FAT: 2 s)
 MMAP_MAX = 256 * 1024 * 1024  # larger files are hashed in blocks (bounded memory), smaller ones mapped once
 GIT_HASH_MAX = 10 * 1024 * 1024  # files the Hub may store without LFS also get their git blob id in the same pass
@@ -70,7 +72,10 @@ class HashCache:
 
     @classmethod
     def default(cls) -> "HashCache":
-        path = cache_dir() / "file-hashes.sqlite"
+        try:
+            path = cache_dir() / "file-hashes.sqlite"
+        except OSError:  # no writable cache folder: every lookup misses
+            path = Path(os.devnull)
         with cls._lock:
             if path not in cls._instances:
                 cls._instances[path] = cls(path)
@@ -88,19 +93,29 @@ class HashCache:
         return db
 
     def get(self, path: str, st: os.stat_result) -> tuple[str, str | None] | None:
-        row = self._db().execute("SELECT size, mtime, ctime, ino, dev, recorded, sha256, git FROM hashes "
-                                 "WHERE path = ?", (path,)).fetchone()
+        try:
+            row = self._db().execute("SELECT size, mtime, ctime, ino, dev, recorded, sha256, git FROM hashes "
+                                     "WHERE path = ?", (path,)).fetchone()
+        except (sqlite3.Error, OSError) as err:  # an unusable cache is a miss, never an error
+            log.debug("hash cache unusable: %s", err)
+            return None
         if row is None or tuple(row[:5]) != _stat_key(st) or st.st_mtime_ns >= row[5] - RACY_NS:
             return None
         return row[6], row[7]
 
     def put(self, path: str, st: os.stat_result, recorded: int, sha256: str, git: str | None = None) -> None:
-        self._db().execute("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           (path, *_stat_key(st), recorded, sha256, git))
+        self._write("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (path, *_stat_key(st), recorded, sha256, git))
 
     def set_git(self, path: str, st: os.stat_result, git: str) -> None:
-        self._db().execute("UPDATE hashes SET git = ? WHERE path = ? AND size = ? AND mtime = ? AND ctime = ? "
-                           "AND ino = ? AND dev = ?", (git, path, *_stat_key(st)))
+        self._write("UPDATE hashes SET git = ? WHERE path = ? AND size = ? AND mtime = ? AND ctime = ? "
+                    "AND ino = ? AND dev = ?", (git, path, *_stat_key(st)))
+
+    def _write(self, sql: str, args: tuple) -> None:
+        try:
+            self._db().execute(sql, args)
+        except (sqlite3.Error, OSError) as err:  # read-only or full disk: work on without remembering
+            log.debug("hash cache not written: %s", err)
 
 
 def _key(path: Path) -> str:

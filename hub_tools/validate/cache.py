@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import tempfile
@@ -26,12 +27,19 @@ from hub_tools import __version__
 from hub_tools.artifacts.filehash import cache_dir
 from hub_tools.validate.filescan import FileScan
 
+log = logging.getLogger(__name__)
 VALIDATOR_VERSION = f"{__version__}+checks.2"
 MAX_BYTES = 2 * 1024**3  # scans beyond this total are dropped, least recently used first
 
 
 def enabled() -> bool:
-    return os.environ.get("HUBTOOL_NO_CACHE", "") in ("", "0")
+    if os.environ.get("HUBTOOL_NO_CACHE", "") not in ("", "0"):
+        return False
+    try:
+        _root()
+    except OSError:  # no writable cache folder: validate without remembering
+        return False
+    return True
 
 
 def _root() -> Path:
@@ -57,8 +65,10 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def load_scan(key: str) -> FileScan | None:
+    if not enabled():
+        return None
     path = _root() / "scans" / f"{key}.npz"
-    if not enabled() or not path.is_file():
+    if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -66,13 +76,23 @@ def load_scan(key: str) -> FileScan | None:
             hashes, locs = z["hashes"], z["locs"]
     except (OSError, ValueError, KeyError):
         return None
-    os.utime(path)  # recently used: pruned last
+    try:
+        os.utime(path)  # recently used: pruned last
+    except OSError:
+        pass
     meta["word_hist"] = {int(k): v for k, v in meta["word_hist"].items()}
     meta["sample"] = [tuple(x) for x in meta["sample"]]
     return FileScan(**meta, hashes=hashes, locs=locs)
 
 
 def save_scan(key: str, scan: FileScan) -> None:
+    try:
+        _save_scan(key, scan)
+    except OSError as err:  # a full or read-only disk costs the cache, never the validation
+        log.debug("validation cache not written: %s", err)
+
+
+def _save_scan(key: str, scan: FileScan) -> None:
     if not enabled():
         return
     meta = {k: v for k, v in scan.__dict__.items() if k not in ("hashes", "locs")}
@@ -100,8 +120,10 @@ def _prune(folder: Path, max_bytes: int = MAX_BYTES) -> None:
 
 
 def load_result(key: str) -> tuple[list[dict], dict] | None:
+    if not enabled():
+        return None
     path = _root() / "results" / f"{key}.json"
-    if not enabled() or not path.is_file():
+    if not path.is_file():
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -114,7 +136,10 @@ def save_result(key: str, findings: list[dict], stats: dict) -> None:
     if not enabled():
         return
     text = json.dumps({"findings": findings, "stats": stats}, ensure_ascii=False).encode("utf-8")
-    _atomic_write(_root() / "results" / f"{key}.json", lambda f: f.write(text))
+    try:
+        _atomic_write(_root() / "results" / f"{key}.json", lambda f: f.write(text))
+    except OSError as err:
+        log.debug("validation cache not written: %s", err)
 
 
 def _languages_db() -> sqlite3.Connection:
@@ -131,7 +156,10 @@ def detect_cached(texts: list[str], detector: str, detect) -> list[str | None]:
     if not enabled():
         return detect(texts)
     keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
-    db = _languages_db()
+    try:
+        db = _languages_db()
+    except (sqlite3.Error, OSError):
+        return detect(texts)
     try:
         known: dict[str, str | None] = {}
         for i in range(0, len(keys), 500):
