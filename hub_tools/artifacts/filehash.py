@@ -26,7 +26,7 @@ from collections.abc import Iterator
 log = logging.getLogger(__name__)
 RACY_NS = 2_000_000_000  # coarser than any Linux file system's mtime granularity (FAT: 2 s)
 MMAP_MAX = 256 * 1024 * 1024  # larger files are hashed in blocks (bounded memory), smaller ones mapped once
-GIT_HASH_MAX = 10 * 1024 * 1024  # files the Hub may store without LFS also get their git blob id in the same pass
+GIT_HASH_MAX = 1024 * 1024  # small files (which the Hub may store without LFS) get their git blob id in the same pass
 _BLOCK = 1 << 22
 
 
