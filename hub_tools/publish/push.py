@@ -3,7 +3,8 @@
 The plan compares local content hashes with the remote tree (sha256 for LFS files, git blob ids for
 regular files), so unchanged files are never uploaded again and a push with nothing to change makes
 no commit. The repo ends up equal to the folder: remote files the folder lacks are deleted (except
-.gitattributes). A failed attempt is retried with backoff on 429/5xx/network errors by planning
+.gitattributes). ``hubtool.json`` is compared by its identity (run-time facts such as timestamps left
+out): a rebuilt, otherwise identical artifact keeps the published record and makes no commit. A failed attempt is retried with backoff on 429/5xx/network errors by planning
 again: if the lost answer was a commit that did land, the new plan is empty and nothing is repeated.
 """
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 from hub_tools.errors import HubtoolError
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+from hub_tools.artifacts.provenance import PROVENANCE_FILE, bytes_identity
 
 log = logging.getLogger(__name__)
 KEEP_REMOTE = {".gitattributes"}
@@ -139,12 +142,24 @@ def plan_push(api: HfApi, folder: Path, repo_id: str, repo_type: str, revision: 
             plan.changes.append(FileChange(path, "add", size))
         elif (r.lfs.sha256 if r.lfs else r.blob_id) == (sha256 if r.lfs else git):
             plan.changes.append(FileChange(path, "unchanged", size))
+        elif path == PROVENANCE_FILE and _same_provenance(api, repo_id, repo_type, head, source):
+            plan.changes.append(FileChange(path, "unchanged", size))
         else:
             plan.changes.append(FileChange(path, "change", size))
     for path, r in remote.items():
         if path not in local and path not in KEEP_REMOTE:
             plan.changes.append(FileChange(path, "remove", r.size))
     return plan
+
+
+def _same_provenance(api: HfApi, repo_id: str, repo_type: str, head: str | None, source: bytes | Path) -> bool:
+    """Whether the published hubtool.json differs from the local one only in run-time facts."""
+    local = source if isinstance(source, bytes) else Path(source).read_bytes()
+    try:
+        remote = Path(api.hf_hub_download(repo_id, PROVENANCE_FILE, repo_type=repo_type, revision=head)).read_bytes()
+    except (HfHubHTTPError, OSError):
+        return False
+    return bytes_identity(PROVENANCE_FILE, remote) == bytes_identity(PROVENANCE_FILE, local)
 
 
 def execute_push(api: HfApi, plan: PushPlan, folder: Path, message: str, description: str = "",
