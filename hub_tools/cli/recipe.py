@@ -122,10 +122,12 @@ def synth(config_path: Path, workers: int | None, output: Path | None, endpoint_
         cfg = load_config(config_path)
         if endpoint_url:
             cfg.server = cfg.server.model_copy(update={"type": "endpoint", "endpoint_url": endpoint_url})
-        if is_hub_ref(cfg.backbone.model) or (cfg.input is not None and cfg.input.hub):
+        local = [r for r in (cfg.backbone.model, cfg.backbone.adapter) if r and cfg.resolve(r).exists()]
+        hub_refs = [r for r in (cfg.backbone.model, cfg.backbone.adapter) if r and r not in local and is_hub_ref(r)]
+        if hub_refs or (cfg.input is not None and cfg.input.hub):
             # the backbone (here and in datatrove's server process) and a Hub input come from it
             target = hub_target(endpoint)
-            require_on_hub(target, "model", *(r for r in (cfg.backbone.model, cfg.backbone.adapter) if is_hub_ref(r)))
+            require_on_hub(target, "model", *hub_refs)
             require_on_hub(target, "dataset", cfg.input.hub if cfg.input is not None else None)
         title = f"synth ({cfg.method}, {cfg.server.type} server, {cfg.executor.tasks} tasks)"
         with Console(stderr=True).status(f"{title}: starting") as status:
@@ -253,10 +255,10 @@ def train_cmd(config_path: Path, variants: tuple[str, ...], list_only: bool, res
             click.echo(f"{v.name}  " + " ".join(f"{k}={on}" for k, on in v.use.items()))
         return
     base_on_hub = cfg.base_model != TINY_BASE and is_hub_ref(cfg.resolve(cfg.base_model))
-    if base_on_hub or any(src.hub for src in cfg.data.values()):  # the backbone or a data source is on a Hub
+    if base_on_hub or any(src.hub for src in cfg.sources()):  # the backbone or a data source is on a Hub
         target = hub_target(endpoint)
         require_on_hub(target, "model", cfg.base_model if base_on_hub else None)
-        require_on_hub(target, "dataset", *(src.hub for src in cfg.data.values()))
+        require_on_hub(target, "dataset", *(src.hub for src in cfg.sources()))
     try:
         results = train_grid(cfg, variants, output, resume=resume, on_step=lambda m: click.echo(m, err=True))
     except TrainConfigError as err:

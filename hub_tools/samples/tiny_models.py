@@ -33,8 +33,8 @@ def training_lines() -> list[str]:
     return sents + [s.lower() for s in sents] + pairs
 
 
-def build_tokenizer(vocab_size: int = 512):
-    """A byte-level BPE tokenizer trained on the sample, with the chat template set."""
+def build_tokenizer(vocab_size: int = 512, lines: list[str] | None = None):
+    """A byte-level BPE tokenizer trained on ``lines`` (default: the bundled sample), with the chat template set."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -43,7 +43,7 @@ def build_tokenizer(vocab_size: int = 512):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(training_lines(), trainer=trainer)
+    tok.train_from_iterator(lines if lines is not None else training_lines(), trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",
                                    pad_token="<|pad|>", model_max_length=256)
     fast.chat_template = CHAT_TEMPLATE

@@ -75,12 +75,12 @@ def check_sources(cfg: CorpusConfig) -> list[dict]:
             continue
         path = cfg.resolve(src.path)
         if not path.exists():
-            problems.append({"source": src.name, "file": str(path), "line": None, "reason": "missing",
+            problems.append({"source": src.name, "file": src.path, "line": None, "reason": "missing",
                              "detail": "path does not exist"})
             continue
         files = [p for p in (path.rglob(src.glob or "*") if path.is_dir() else [path]) if p.is_file()]
         if not files or all(p.stat().st_size == 0 for p in files):
-            problems.append({"source": src.name, "file": str(path), "line": None, "reason": "empty_source",
+            problems.append({"source": src.name, "file": src.path, "line": None, "reason": "empty_source",
                              "detail": "no data in this source"})
     return problems
 
@@ -253,11 +253,13 @@ def finalize(cfg: CorpusConfig, output: Path, work: Path, prov, early: list[dict
             h.update(file_sha256(f).encode())
         prov.inputs.append(InputFingerprint(name=f"source:{src.name}", ref=str(src.path), sha256=h.hexdigest()))
     reader_docs = next((s for s in steps if s["stage"] == "filter"), None)
-    prov.statistics = {"rows": rows, "steps": steps, "problems": {"count": len(problems),
-                                                                  "by_reason": _count(p["reason"] for p in problems),
-                                                                  "first": problems[:20]},
-                       "pii_replacements": pii, "stage_seconds": stage_times,
-                       "documents_read": reader_docs["in"] if reader_docs else None}
+    prov.statistics = {"rows": rows, "steps": [{k: v for k, v in s.items() if k != "seconds"} for s in steps],
+                       "problems": {"count": len(problems), "by_reason": _count(p["reason"] for p in problems),
+                                    "first": problems[:20]},
+                       "pii_replacements": pii, "documents_read": reader_docs["in"] if reader_docs else None}
+    # run-time facts: recorded, but not part of the artifact's identity (a rebuild is byte-identical)
+    prov.runtime = {"stage_seconds": stage_times,
+                    "step_seconds": {f"{s['stage']}/{s['step']}": s["seconds"] for s in steps}}
     prov.card = {"pretty_name": f"{cfg.name} ({cfg.language} corpus)"}
     prov.finish()
     write_provenance(output, prov)

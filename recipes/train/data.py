@@ -1,5 +1,9 @@
 """Training data: read the sources, tokenize them, and mix them by weight.
 
+A slot (corpus, target-language instructions, English instructions) takes a list of sources, e.g.
+Magpie and backtranslated instructions side by side; each source's rows are repeated or subsampled by
+its own weight, then everything is shuffled together (seeded).
+
 Completion data (corpus ``text``) trains on every token (continued pre-training); chat data
 (``messages``, or the ShareGPT ``conversations`` the reference datasets use) trains on assistant
 turns only. Each example carries ``input_ids`` and ``assistant_masks`` (1 = contributes to the loss),
@@ -32,12 +36,24 @@ def read_rows(cfg: TrainConfig, src: DataSource) -> tuple[list[dict], list[str]]
         layout = discover_layout(path)
         files = [str(path / f) for config in layout.configs.values() for f in config.get(src.split, [])]
         if not files:
-            raise ValueError(f"{path}: no `{src.split}` split in its data/ layout")
+            raise ValueError(f"{src.path}: no `{src.split}` split in its data/ layout")
     else:
         files = [str(path)]
     builder = "parquet" if files[0].endswith(".parquet") else "json"
     rows = datasets.load_dataset(builder, data_files=files, split="train").to_list()
     return (rows[: src.limit] if src.limit else rows), files
+
+
+def files_sha256(files: list[str]) -> str:
+    """One fingerprint of a source's files: names and contents."""
+    import hashlib
+
+    from hub_tools.artifacts.provenance import file_sha256
+
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(Path(f).name.encode() + b"\0" + file_sha256(f).encode() + b"\n")
+    return h.hexdigest()
 
 
 def to_messages(row: dict) -> list[dict] | None:
@@ -79,10 +95,59 @@ def encode_chat(tokenizer, messages: list[dict]) -> dict:
 
 
 @dataclass
+class SourceUse:
+    """One source of the mix: where it came from (never an absolute path) and how much of it was used."""
+
+    slot: str
+    source: DataSource
+    files: list[str]
+    rows: int
+    used: int
+
+    def fingerprint(self):
+        from hub_tools.artifacts.provenance import InputFingerprint
+
+        src = self.source
+        local = not src.hub
+        return InputFingerprint(name=f"data:{self.slot}" + (f":{src.name}" if src.name else ""), ref=src.hub_id or src.hub or src.path,
+                                revision=src.revision, sha256=files_sha256(self.files) if local else None,
+                                rows=self.rows)
+
+
+@dataclass
 class MixedData:
     examples: list[dict]
-    counts: dict[str, dict]  # source -> rows read, rows used, weight
+    counts: dict[str, dict]  # slot -> rows read, rows used, and the same per source with its weight
     files: dict[str, list[str]]
+    sources: list[SourceUse]
+
+    def input_fingerprints(self) -> list:
+        """What went in, for hubtool.json's ``inputs``: one entry per source."""
+        return [s.fingerprint() for s in self.sources]
+
+
+def _encode(tokenizer, rows: list[dict], where: str) -> list[dict]:
+    encoded = []
+    for i, row in enumerate(rows):
+        messages = to_messages(row)
+        if messages is not None:
+            encoded.append(encode_chat(tokenizer, messages))
+        elif isinstance(row.get("text"), str):
+            encoded.append(encode_text(tokenizer, row["text"]))
+        else:
+            raise ValueError(f"{where} row {i}: expected `text`, `messages` or `conversations`")
+    return encoded
+
+
+def weighted_order(n: int, weight: float, rng: random.Random) -> list[int]:
+    """round(weight * n) row indices: whole seeded permutations repeated for weights > 1, cut for < 1."""
+    target = max(1, round(weight * n))
+    order: list[int] = []
+    while len(order) < target:
+        block = list(range(n))
+        rng.shuffle(block)
+        order += block
+    return order[:target]
 
 
 def build_mixture(cfg: TrainConfig, use: dict[str, int], tokenizer) -> MixedData:
@@ -90,27 +155,23 @@ def build_mixture(cfg: TrainConfig, use: dict[str, int], tokenizer) -> MixedData
     examples: list[dict] = []
     counts: dict[str, dict] = {}
     files: dict[str, list[str]] = {}
+    sources: list[SourceUse] = []
     for key, on in use.items():
         if not on:
             continue
-        src = cfg.data[key]
-        rows, files[key] = read_rows(cfg, src)
-        encoded = []
-        for i, row in enumerate(rows):
-            messages = to_messages(row)
-            if messages is not None:
-                encoded.append(encode_chat(tokenizer, messages))
-            elif isinstance(row.get("text"), str):
-                encoded.append(encode_text(tokenizer, row["text"]))
-            else:
-                raise ValueError(f"{key} row {i}: expected `text`, `messages` or `conversations`")
-        target = max(1, round(src.weight * len(encoded)))
-        order = []
-        while len(order) < target:  # repeat for weights > 1, cut for weights < 1; seeded
-            block = list(range(len(encoded)))
-            rng.shuffle(block)
-            order += block
-        examples += [{**encoded[j], "source": key} for j in order[:target]]
-        counts[key] = {"rows": len(encoded), "used": target, "weight": src.weight}
+        slot = {"rows": 0, "used": 0, "sources": []}
+        for src in cfg.data[key]:
+            rows, read = read_rows(cfg, src)
+            files.setdefault(key, []).extend(read)
+            encoded = _encode(tokenizer, rows, f"{key} ({src.label})")
+            if not encoded:
+                raise ValueError(f"{key} ({src.label}): no rows")
+            order = weighted_order(len(encoded), src.weight, rng)
+            examples += [{**encoded[j], "source": key} for j in order]
+            sources.append(SourceUse(key, src, read, len(encoded), len(order)))
+            slot["rows"] += len(encoded)
+            slot["used"] += len(order)
+            slot["sources"].append({"name": src.label, "rows": len(encoded), "used": len(order), "weight": src.weight})
+        counts[key] = slot
     rng.shuffle(examples)
-    return MixedData(examples, counts, files)
+    return MixedData(examples, counts, files, sources)

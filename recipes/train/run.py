@@ -141,16 +141,16 @@ def train_variant(cfg: TrainConfig, variant: Variant, output_root: Path | None =
     out.mkdir(parents=True, exist_ok=True)
     trainer.model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    (out / "README.md").unlink(missing_ok=True)  # peft's stub card names the local base path; hubtool renders the card
     if cfg.mode == "lora":
         adapter_cfg = json.loads((out / "adapter_config.json").read_text())
         adapter_cfg["base_model_name_or_path"] = base_id  # never the local path the training ran from
+        if isinstance(adapter_cfg.get("target_modules"), list):  # a set in peft: its order changes per process
+            adapter_cfg["target_modules"] = sorted(adapter_cfg["target_modules"])
         (out / "adapter_config.json").write_text(json.dumps(adapter_cfg, indent=2) + "\n")
     losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    write_metrics(out, trainer.state.log_history, variant.name)
-    for key, files in mixture.files.items():
-        prov.inputs.append(InputFingerprint(
-            name=f"data:{key}", ref=files[0] if len(files) == 1 else str(Path(files[0]).parent),
-            sha256=None if files[0].startswith("hf://") else _files_sha256(files), rows=mixture.counts[key]["rows"]))
+    prov.runtime = write_metrics(out, trainer.state.log_history, variant.name)
+    prov.inputs += mixture.input_fingerprints()  # per source: name, the path as configured or Hub id, hash
     prov.inputs.append(InputFingerprint(name="base_model", ref=base_id, revision=cfg.base_model_revision))
     prov.statistics = {"mixture": mixture.counts, "examples": len(mixture.examples),
                        "global_step": trainer.state.global_step, "final_loss": losses[-1][1] if losses else None,
@@ -202,14 +202,20 @@ def _step_of(checkpoint: str | None) -> int | None:
     return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
 
 
-def write_metrics(out: Path, log_history: list[dict], title: str) -> None:
-    """training_metrics.json (the log history) and loss.png (the loss curve)."""
+RUNTIME_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second")
+
+
+def write_metrics(out: Path, log_history: list[dict], title: str) -> dict:
+    """training_metrics.json (the log history) and loss.png (the loss curve). The run-time facts of the log
+    (duration, throughput) are returned for hubtool.json instead: a rerun must give identical files."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    (out / "training_metrics.json").write_text(json.dumps(log_history, indent=2) + "\n")
+    runtime = {k: h[k] for h in log_history for k in RUNTIME_KEYS if k in h}
+    history = [{k: v for k, v in h.items() if k not in RUNTIME_KEYS} for h in log_history]
+    (out / "training_metrics.json").write_text(json.dumps(history, indent=2) + "\n")
     points = [(h["step"], h["loss"]) for h in log_history if "loss" in h and math.isfinite(h["loss"])]
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     if points:
@@ -217,5 +223,6 @@ def write_metrics(out: Path, log_history: list[dict], title: str) -> None:
     ax.set(xlabel="step", ylabel="training loss", title=f"{title}: training loss")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out / "loss.png")
+    fig.savefig(out / "loss.png", metadata={"Software": None})
     plt.close(fig)
+    return runtime
