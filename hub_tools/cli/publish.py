@@ -92,6 +92,7 @@ Examples:
   hubtool release release.yaml --dry-run        # validate and show what would change; touch nothing
   hubtool release release.yaml                  # validate, push, tag, collection, verify
   hubtool release release.yaml --only corpus --json
+  hubtool release release.yaml --build          # run the recipes first (hubtool build), then release
 Safe to re-run: finished artifacts make no commit. Tags are created only after every push succeeded.
 Exit code: 0 released and verified, 1 invalid/refused/verification failed, 2 usage error.""")
 @click.argument("manifest_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -99,9 +100,10 @@ Exit code: 0 released and verified, 1 invalid/refused/verification failed, 2 usa
 @click.option("--only", multiple=True, help="Release only this artifact (repeatable).")
 @endpoint_option
 @click.option("--no-verify", is_flag=True, help="Skip reading the release back.")
+@click.option("--build", "build_first", is_flag=True, help="Build the manifest's stages first (hubtool build).")
 @json_option
 def release(manifest_path: Path, dry_run: bool, only: tuple[str, ...], endpoint: str | None, no_verify: bool,
-            as_json: bool) -> None:
+            build_first: bool, as_json: bool) -> None:
     """Publish every artifact of a release manifest, tag the version, update the collection, verify."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -109,6 +111,10 @@ def release(manifest_path: Path, dry_run: bool, only: tuple[str, ...], endpoint:
     from hub_tools.cli.validate import print_report
     from hub_tools.publish.release import ReleaseInvalid, run_release
 
+    if build_first:
+        from hub_tools.cli.build import build_manifest
+
+        build_manifest(manifest_path, only, endpoint=endpoint, quiet=as_json)
     manifest = load_manifest(manifest_path)
     api = hub_target(endpoint).api()
     quiet = as_json or not sys.stderr.isatty()
