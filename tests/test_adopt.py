@@ -27,6 +27,7 @@ def foreign_adapter(tiny_model_dir, tmp_path):
     from hub_tools.samples.tiny_models import save_tiny_adapter
 
     folder = save_tiny_adapter(tiny_model_dir, tmp_path / "axolotl-out", base_repo_id="~/models/x")
+    (folder / "README.md").write_text("---\nbase_model: /home/ane/models/x\nlibrary_name: peft\n---\n")  # as peft writes
     assert not (folder / "hubtool.json").exists()
     return folder
 

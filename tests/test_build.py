@@ -99,8 +99,8 @@ def test_a_failed_stage_is_named_and_the_next_run_resumes_there(built, tmp_path)
         run_build(load_manifest(path))
     assert err.value.stage == "base" and "no `nope` split" in str(err.value)
     assert statuses(err.value.result) == {"corpus": "skipped", "base": "failed"}
-    state = json.loads((path.parent / ".hubtool" / "release.build.json").read_text())
-    assert state["base"]["status"] == "failed" and state["corpus"]["status"] == "built"
+    state = json.loads((path.parent / ".hubtool" / "build.json").read_text())
+    assert state["artifacts/base"]["status"] == "failed" and state["artifacts/corpus"]["status"] == "built"
     result = CliRunner().invoke(main, ["build", str(path)])
     assert result.exit_code == 1 and "stage base failed" in result.output and "run the build again" in result.output
 

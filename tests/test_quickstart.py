@@ -78,7 +78,7 @@ def test_quickstart_builds_with_recipes_releases_verifies_and_rebuilds_identical
         base = AutoModelForCausalLM.from_pretrained(f"{NS}/tiny-llama-eu", revision="v1.0")
         model = PeftModel.from_pretrained(base, f"{NS}/tiny-llama-eu-instruct", revision=variant).eval()
         with torch.no_grad():
-            out = model.generate(**prompt, max_new_tokens=4, do_sample=False)
+            out = model.generate(**prompt, max_new_tokens=4, min_new_tokens=4, do_sample=False)
         assert out.shape[1] == prompt["input_ids"].shape[1] + 4
         card = ModelCard.load(hf_hub_download(f"{NS}/tiny-llama-eu-instruct", "README.md", revision=f"v1.0-{variant}"))
         published = {(r.task_type, r.metric_type): r.metric_value for r in card.data.eval_results}

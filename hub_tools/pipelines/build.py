@@ -6,8 +6,8 @@ local files, Hub repos at a revision) and the recipe's code (the source files of
 whose fingerprint and output are unchanged since its last build is skipped; a failed stage stops the run
 with its name, and the next run resumes there (recipes that checkpoint continue from their checkpoints).
 
-State: ``.hubtool/<manifest>.build.json`` next to the manifest; each built artifact's hubtool.json also
-records its stage and fingerprint (``build``) and its inputs by Hub id and release tag.
+State: ``.hubtool/build.json`` next to the manifest, keyed by output path; each built artifact's
+hubtool.json also records its stage and fingerprint (``build``) and its inputs by Hub id and release tag.
 """
 from __future__ import annotations
 
@@ -262,8 +262,9 @@ def _public_ref(inp: ResolvedInput) -> str:
 
 
 def _state_path(manifest: Manifest) -> Path:
-    stem = manifest.source.stem if manifest.source else "release"
-    return manifest.base_dir / STATE_DIR / f"{stem}.build.json"
+    """One state file per project folder, keyed by output path: two manifests of one project (release.yaml,
+    release-v1.1.yaml) that build the same artifacts share what was built."""
+    return manifest.base_dir / STATE_DIR / "build.json"
 
 
 def _load_state(manifest: Manifest) -> dict:
@@ -316,7 +317,8 @@ def run_build(manifest: Manifest, only: set[str] | None = None, force: bool = Fa
         resolved = recipe.resolve(ctx)
         fingerprint = stage_fingerprint(ctx, resolved)
         outcome.fingerprint = fingerprint
-        before = state.get(stage.name, {})
+        key = outcome.output  # the output path, relative to the manifest
+        before = state.get(key, {})
         if (not force and before.get("status") == "built" and before.get("fingerprint") == fingerprint
                 and stage.output.exists() and folder_identity(stage.output) == before.get("identity")):
             outcome.status, outcome.summary = "skipped", before.get("summary", {})
@@ -332,14 +334,14 @@ def run_build(manifest: Manifest, only: set[str] | None = None, force: bool = Fa
         except Exception as err:  # the stage is named; the run stops here and resumes here next time
             outcome.status, outcome.seconds = "failed", round(time.perf_counter() - start, 2)
             outcome.error = f"{type(err).__name__}: {err}"[:2000]
-            state[stage.name] = {"status": "failed", "fingerprint": fingerprint, "error": outcome.error}
+            state[key] = {"stage": stage.name, "status": "failed", "fingerprint": fingerprint, "error": outcome.error}
             _save_state(manifest, state)
             for later in [s for s in ordered if s.name not in {o.name for o in result.stages}]:
                 result.stages.append(StageOutcome(later.name, later.build.recipe, "not run", rel(later.output)))
             raise BuildFailed(stage.name, str(err) or type(err).__name__, result) from err
         outcome.status, outcome.seconds = "built", round(time.perf_counter() - start, 2)
-        state[stage.name] = {"status": "built", "fingerprint": fingerprint, "identity": folder_identity(stage.output),
-                             "summary": outcome.summary, "seconds": outcome.seconds}
+        state[key] = {"stage": stage.name, "status": "built", "fingerprint": fingerprint,
+                      "identity": folder_identity(stage.output), "summary": outcome.summary, "seconds": outcome.seconds}
         _save_state(manifest, state)
         step(f"{stage.name}: built in {outcome.seconds:.1f}s")
     return result

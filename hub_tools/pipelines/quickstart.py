@@ -90,7 +90,8 @@ def run_quickstart(workdir: Path, api, on_step: Callable[[str], None] | None = N
     start = time.perf_counter()
     build = run_build(manifest, on_step=step)
     for s in build.stages:
-        seconds[f"build {s.name}"] = s.seconds
+        if s.status == "built":  # skipped stages are listed in the build table, with no time
+            seconds[f"build {s.name}"] = s.seconds
     seconds["build (total)"] = round(time.perf_counter() - start, 2)
     t0 = time.perf_counter()
     release = run_release(manifest, api, on_step=step).to_dict()

@@ -102,6 +102,7 @@ def save_tiny_adapter(base_dir: str | Path, out_dir: str | Path, base_repo_id: s
     out = Path(out_dir)
     peft_model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    (out / "README.md").unlink(missing_ok=True)  # peft's stub card names the local base path
     cfg_path = out / "adapter_config.json"
     cfg = json.loads(cfg_path.read_text())
     cfg["base_model_name_or_path"] = base_repo_id
