@@ -22,7 +22,14 @@ def quickstart(workdir: Path, endpoint: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_quickstart_builds_with_recipes_releases_verifies_and_rebuilds_identically(hub, api, tmp_path):
+@pytest.fixture(scope="module")
+def first(hub, tmp_path_factory) -> tuple[Path, dict]:
+    """The quickstart built and released once in a fresh folder."""
+    work = tmp_path_factory.mktemp("quickstart") / "a"
+    return work, quickstart(work, hub.url)
+
+
+def test_quickstart_builds_with_recipes_releases_verifies_and_rebuilds_identically(hub, api, first, tmp_path):
     import datasets
     import pyarrow.parquet as pq
     import torch
@@ -31,8 +38,7 @@ def test_quickstart_builds_with_recipes_releases_verifies_and_rebuilds_identical
 
     from recipes.evaluate.runner import evaluate_to_file
 
-    first = quickstart(tmp_path / "a", hub.url)
-    work = tmp_path / "a"
+    work, first = first
     manifest = yaml.safe_load((work / "release.yaml").read_text())
     assert first["verified"] is True and all(c["ok"] for c in first["release"]["verify"])
     assert first["release"]["commits"] == len(manifest["artifacts"]) == 8
@@ -48,7 +54,7 @@ def test_quickstart_builds_with_recipes_releases_verifies_and_rebuilds_identical
         prov = json.loads(text)
         assert prov["recipe"]["name"] and prov["build"]["stage"] == a["name"], a["name"]
         assert prov["inputs"], a["name"]
-        assert str(tmp_path) not in text and '"/' not in text, a["name"]
+        assert str(work.parent) not in text and '"/' not in text, a["name"]
     base_prov = json.loads(Path(hf_hub_download(f"{NS}/tiny-llama-eu", "hubtool.json", revision="v1.0")).read_text())
     assert base_prov["recipe"]["name"] == "tiny-base" and base_prov["inputs"][0]["ref"] == f"{NS}/basque-sample-corpus"
     base_card = Path(hf_hub_download(f"{NS}/tiny-llama-eu", "README.md", revision="v1.0")).read_text()
@@ -90,7 +96,7 @@ def test_quickstart_builds_with_recipes_releases_verifies_and_rebuilds_identical
         assert published == computed and len(published) == 5, variant
 
     # the same folder again: every stage skipped, nothing committed
-    again = quickstart(tmp_path / "a", hub.url)
+    again = quickstart(work, hub.url)
     assert again["release"]["commits"] == 0 and again["verified"] is True
     assert {s["status"] for s in again["build"]["stages"]} == {"skipped"}
 
@@ -102,3 +108,46 @@ def test_quickstart_builds_with_recipes_releases_verifies_and_rebuilds_identical
         a_files = sorted((work / "artifacts" / name / "data").rglob("*.parquet"))
         b_files = sorted((tmp_path / "b" / "artifacts" / name / "data").rglob("*.parquet"))
         assert [f.read_bytes() for f in a_files] == [f.read_bytes() for f in b_files], name
+
+
+def test_serve_leaves_the_hub_and_the_space_running_and_prints_their_urls(hub, first, tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    work, _ = first
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = tmp_path / "serve.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "hub_tools.cli", "quickstart", "--workdir", str(work),
+                                 "--endpoint", hub.url, "--serve", "--port", str(port)], stdout=subprocess.DEVNULL,
+                                stderr=err, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while "Space: http://" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.5)
+        lines = log.read_text().splitlines()
+        assert any(line.startswith(f"hub:   {hub.url}") for line in lines), lines[-5:]
+        url = f"http://127.0.0.1:{port}/"
+        assert any(line.startswith(f"Space: {url}") for line in lines), lines[-5:]
+        for _ in range(240):
+            try:
+                config = httpx.get(url + "config", timeout=5, trust_env=False)
+                if config.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        assert config.status_code == 200 and "Basque LLM demo (hubtool quickstart)" in config.text
+        assert httpx.get(f"{hub.url}/api/models/hubtool-demo/tiny-llama-eu", trust_env=False).status_code == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)

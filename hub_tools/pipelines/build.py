@@ -327,18 +327,29 @@ def run_build(manifest: Manifest, only: set[str] | None = None, force: bool = Fa
         resume = before.get("status") == "failed" and before.get("fingerprint") == fingerprint and not force
         step(f"{stage.name}: {'resuming' if resume else 'running'} recipe {stage.build.recipe}")
         start = time.perf_counter()
+        log_path = manifest.base_dir / STATE_DIR / "logs" / f"{stage.name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        real_stderr = sys.stderr
+
+        def progress(msg: str, _step=step, _err=real_stderr) -> None:
+            with contextlib.redirect_stderr(_err):
+                _step(msg)
+
+        ctx.on_step = progress
         try:
-            with contextlib.redirect_stdout(sys.stderr):  # libraries print progress; stdout is for results
+            # what the libraries print (datatrove's task logs, TRL's progress) goes to the stage's log file
+            with open(log_path, "w", encoding="utf-8") as log_file, contextlib.redirect_stdout(log_file), \
+                    contextlib.redirect_stderr(log_file):
                 outcome.summary = recipe.run(ctx, resolved, resume) or {}
             record_lineage(ctx, fingerprint)
         except Exception as err:  # the stage is named; the run stops here and resumes here next time
             outcome.status, outcome.seconds = "failed", round(time.perf_counter() - start, 2)
-            outcome.error = f"{type(err).__name__}: {err}"[:2000]
+            outcome.error = f"{type(err).__name__}: {err} (log: {os.path.relpath(log_path, manifest.base_dir)})"[:2000]
             state[key] = {"stage": stage.name, "status": "failed", "fingerprint": fingerprint, "error": outcome.error}
             _save_state(manifest, state)
             for later in [s for s in ordered if s.name not in {o.name for o in result.stages}]:
                 result.stages.append(StageOutcome(later.name, later.build.recipe, "not run", rel(later.output)))
-            raise BuildFailed(stage.name, str(err) or type(err).__name__, result) from err
+            raise BuildFailed(stage.name, f"{err or type(err).__name__} (its log: {log_path})", result) from err
         outcome.status, outcome.seconds = "built", round(time.perf_counter() - start, 2)
         state[key] = {"stage": stage.name, "status": "built", "fingerprint": fingerprint,
                       "identity": folder_identity(stage.output), "summary": outcome.summary, "seconds": outcome.seconds}
