@@ -142,3 +142,15 @@ def test_manifest_mistakes_are_usage_errors_naming_the_line(tmp_path):
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     with pytest.raises(UsageProblem, match="cycle"):
         run_build(load_manifest(path))
+
+
+def test_release_build_builds_then_publishes_and_a_rebuild_elsewhere_changes_nothing(built, hub, api, tmp_path):
+    path = copy_project(built, tmp_path)
+    result = CliRunner().invoke(main, ["release", str(path), "--build", "--endpoint", hub.url, "--json"])
+    out = json.loads(result.stdout)
+    assert result.exit_code == 0 and out["verified"] and out["commits"] == 2, result.output[-2000:]
+    assert {t.name for t in api.list_repo_refs("buildtest/tiny-base").tags} == {"v1.0"}
+    elsewhere = write_project(tmp_path / "elsewhere")  # rebuilt from scratch: identical, so nothing to commit
+    result = CliRunner().invoke(main, ["release", str(elsewhere), "--build", "--endpoint", hub.url, "--json"])
+    out = json.loads(result.stdout)
+    assert result.exit_code == 0 and out["commits"] == 0 and out["verified"], result.output[-2000:]
