@@ -4,13 +4,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: quickstart test install clean-venv chromium
+.PHONY: quickstart test test-busy install clean-venv chromium
 
 quickstart: $(STAMP)  ## set up, then run the end-to-end demo on the local hub and bundled data
 	$(BIN)/hubtool quickstart
 
 test: $(STAMP) chromium  ## set up, then run the whole test suite (slow tests included)
 	$(BIN)/python -m pytest
+
+# The same suite while every CPU core spins for another job: tests bound work, never wall time, so they pass
+# on a loaded machine too. The spinners stop when pytest ends, passed or failed (tests/cpu_load.py).
+test-busy: $(STAMP) chromium  ## run the whole test suite with every CPU core kept busy by another job
+	$(BIN)/python tests/cpu_load.py -- $(BIN)/python -m pytest
 
 # The browser test drives Debian's Chromium (Playwright never downloads a browser here).
 chromium:

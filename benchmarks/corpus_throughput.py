@@ -1,16 +1,23 @@
-"""Benchmark: the corpus recipe on a generated corpus of >= 200 MB.
+"""Benchmark: the corpus recipe's previous pipeline (1.0, frozen in benchmarks/_corpus_legacy.py) and the
+current one, on the same generated corpus, in the same run.
 
-Reports docs/s and MB/s per worker for 1 and 2 workers (same config, same 4 tasks), and the share of
-time per step (from datatrove's per-step timers). Writes benchmarks/results/corpus_throughput.json.
+Reports for each: MB/s and docs/s per worker (wall clock), MB per CPU second (this process and its
+children: other load on a shared machine does not count), the share of time per step (datatrove's
+per-step timers), stage wall times and rows out; and the ratios current/previous. Writes
+benchmarks/results/corpus_throughput.json (or ``out``).
 
-    .venv/bin/python benchmarks/corpus_throughput.py [--mb 200] [--workers 1 2]
+    .venv/bin/python benchmarks/corpus_throughput.py [--mb 200] [--workers 1] [--out FILE]
+
+``run(size_mb, workers, out)`` is the entry point for the benchmark runner.
 """
 from __future__ import annotations
 
 import argparse
 import gzip
 import json
+import os
 import random
+import resource
 import shutil
 import sys
 import time
@@ -19,11 +26,14 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results" / "corpus_throughput.json"
 
 
 def generate(folder: Path, target_mb: float) -> tuple[int, int]:
-    """Basque documents from the project's sentences, 5% Spanish, 3% exact copies; 4 jsonl.gz shards."""
+    """Basque documents from the project's sentences, 5% Spanish, 3% exact copies; 4 jsonl.gz shards
+    (the corpus of the 1.0 benchmark)."""
     from hub_tools.samples.tiny_models import sample_sentences
     from recipes.corpus.make_sample import SPANISH
 
@@ -51,54 +61,99 @@ def generate(folder: Path, target_mb: float) -> tuple[int, int]:
     return docs, raw
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mb", type=float, default=200)
-    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--workdir", type=Path, default=Path("/tmp/hubtool-bench-corpus"))
-    args = ap.parse_args()
-    from loguru import logger
+def _corpus(workdir: Path, size_mb: float) -> tuple[Path, int, int]:
+    src = workdir / f"raw-{size_mb:g}mb"
+    meta = src / "meta.json"
+    if meta.is_file():
+        m = json.loads(meta.read_text())
+        return src, m["docs"], m["bytes"]
+    shutil.rmtree(src, ignore_errors=True)
+    docs, raw = generate(src, size_mb)
+    meta.write_text(json.dumps({"docs": docs, "bytes": raw}))
+    return src, docs, raw
 
-    logger.remove()
-    logger.add(sys.stderr, level="ERROR")
+
+def _config(workdir: Path, src: Path, name: str) -> Path:
+    cfg = yaml.safe_load((ROOT / "recipes/configs/corpus/tiny.yaml").read_text())
+    cfg.update(sources=[{"name": "bench", "path": str(src), "glob": "*.jsonl.gz", "license": "cc0-1.0"}],
+               output=str(workdir / f"out-{name}"), executor={"type": "local", "tasks": 4, "workers": 1})
+    path = workdir / f"bench-{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children: on a shared machine wall time also counts
+    other people's work, CPU time does not."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _measure(name: str, cfg_path: Path, workers: int, docs: int, raw: int, stage_builder=None) -> dict:
     from recipes.corpus.config import load_config
     from recipes.corpus.pipeline import run_corpus
 
-    src = args.workdir / "raw"
-    if not src.exists():
-        print(f"generating {args.mb} MB in {src}", file=sys.stderr)
-        docs, raw = generate(src, args.mb)
-    else:
-        docs = sum(1 for f in src.glob("*.jsonl.gz") for _ in gzip.open(f, "rt"))
-        raw = sum(len(line.encode()) for f in src.glob("*.jsonl.gz") for line in gzip.open(f, "rt"))
-    cfg = yaml.safe_load((ROOT / "recipes/configs/corpus/tiny.yaml").read_text())
-    cfg.update(sources=[{"name": "bench", "path": str(src), "glob": "*.jsonl.gz"}],
-               output=str(args.workdir / "out"), executor={"type": "local", "tasks": 4, "workers": 1})
-    cfg_path = args.workdir / "bench.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg))
-    runs = []
-    for workers in args.workers:
-        t0 = time.perf_counter()
-        result = run_corpus(load_config(cfg_path), workers=workers)
-        wall = time.perf_counter() - t0
-        timed = [s for s in result.steps if s["seconds"]]
-        total = sum(s["seconds"] for s in timed) or 1
-        runs.append({
-            "workers": workers, "wall_seconds": round(wall, 1), "docs_in": docs, "mb_in": round(raw / 1e6, 1),
-            "rows_out": result.rows, "docs_per_s": round(docs / wall), "mb_per_s": round(raw / 1e6 / wall, 3),
-            "docs_per_s_per_worker": round(docs / wall / workers), "mb_per_s_per_worker": round(raw / 1e6 / wall / workers, 3),
-            "stage_seconds": result.stage_times,
-            "time_share_by_step": {f"{s['stage']}: {s['step']}": round(s["seconds"] / total, 4) for s in timed},
-        })
-        print(json.dumps(runs[-1], indent=2, ensure_ascii=False), file=sys.stderr)
-    out = {"generated_corpus": {"docs": docs, "mb": round(raw / 1e6, 1)}, "runs": runs}
-    if len(runs) >= 2:
-        out["speedup_2_vs_1_workers"] = round(runs[0]["wall_seconds"] / runs[1]["wall_seconds"], 3)
-    path = ROOT / "benchmarks" / "results" / "corpus_throughput.json"
-    path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
-    print(json.dumps(out, indent=2, ensure_ascii=False))
-    shutil.rmtree(args.workdir / "out", ignore_errors=True)
-    shutil.rmtree(args.workdir / "out.work", ignore_errors=True)
+    load = os.getloadavg()[0]
+    cpu0 = _cpu_seconds()
+    t0 = time.perf_counter()
+    result = run_corpus(load_config(cfg_path), workers=workers, stage_builder=stage_builder)
+    wall = time.perf_counter() - t0
+    cpu = _cpu_seconds() - cpu0
+    timed = [s for s in result.steps if s["seconds"]]
+    total = sum(s["seconds"] for s in timed) or 1
+    shutil.rmtree(result.output, ignore_errors=True)
+    shutil.rmtree(result.output.with_name(result.output.name + ".work"), ignore_errors=True)
+    return {
+        "pipeline": name, "workers": workers, "wall_seconds": round(wall, 1), "rows_out": result.rows,
+        "docs_per_s_per_worker": round(docs / wall / workers), "mb_per_s_per_worker": round(raw / 1e6 / wall / workers, 3),
+        "cpu_seconds": round(cpu, 1), "mb_per_cpu_second": round(raw / 1e6 / cpu, 3),
+        "stage_seconds": result.stage_times, "load_average_at_start": round(load, 2),
+        "time_share_by_step": {f"{s['stage']}: {s['step']}": round(s["seconds"] / total, 4) for s in timed},
+    }
+
+
+def run(size_mb: float, workers: int, out: Path | None = None, workdir: Path | None = None) -> dict:
+    """Measure the previous and the current pipeline on a generated corpus of ``size_mb`` MB with
+    ``workers`` processes each; write the results JSON to ``out`` (a file, or a folder to hold
+    corpus_throughput.json) and return them."""
+    from loguru import logger
+
+    from benchmarks._corpus_legacy import build_legacy_stages
+
+    logger.remove()
+    logger.add(sys.stderr, level="ERROR")
+    workdir = Path(workdir or os.environ.get("HUBTOOL_BENCH_DIR", "/tmp/hubtool-bench-corpus"))
+    src, docs, raw = _corpus(workdir, size_mb)
+    t0 = time.perf_counter()
+    previous = _measure("previous (recipe 1.0)", _config(workdir, src, "previous"), workers, docs, raw,
+                        stage_builder=build_legacy_stages)
+    current = _measure("current (recipe 2.0)", _config(workdir, src, "current"), workers, docs, raw)
+    results = {
+        "corpus": {"docs": docs, "mb": round(raw / 1e6, 1), "generator": "benchmarks/corpus_throughput.py:generate"},
+        "workers": workers, "cpu_count": os.cpu_count(),
+        "peak_rss_mib_of_this_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "runs": [previous, current],
+        "mb_per_s_per_worker": {"previous": previous["mb_per_s_per_worker"], "current": current["mb_per_s_per_worker"]},
+        "speedup_current_vs_previous": round(current["mb_per_s_per_worker"] / previous["mb_per_s_per_worker"], 2),
+        "mb_per_cpu_second": {"previous": previous["mb_per_cpu_second"], "current": current["mb_per_cpu_second"]},
+        "cpu_speedup_current_vs_previous": round(current["mb_per_cpu_second"] / previous["mb_per_cpu_second"], 2),
+        "total_seconds": round(time.perf_counter() - t0, 1),
+    }
+    out = Path(out) if out else RESULTS
+    target = out / RESULTS.name if out.is_dir() or not out.suffix else out
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mb", type=float, default=50)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--workdir", type=Path, default=None)
+    args = ap.parse_args()
+    print(json.dumps(run(args.mb, args.workers, args.out, args.workdir), indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":

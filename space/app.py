@@ -1,34 +1,49 @@
 """The demo Space: streaming chat, a human-preference arena and its leaderboard (Gradio Blocks).
 
 Run it with `hubtool space run` (models from the local hub) or `python app.py` inside a Space.
-Settings: space.yaml (see settings.py). Votes: one SQLite transaction each (votes.py), exported to a
-Hub dataset repo in batches when `votes_repo` is set.
+Settings: space.yaml (settings.py). The battle state machine: battle.py; who votes (sign-in, pseudonyms,
+profile vocabulary, rate limit): identity.py; votes: votes.py (one SQLite transaction each, exported to a
+Hub dataset repo in batches when `votes_repo` is set); backends: backends.py; leaderboard: leaderboard.py.
+This module only builds the UI and wires it to those.
 
-API (for gradio_client and scripts): /chat streams the chat answer; /arena_send starts a battle and
-streams both answers; /arena_vote records the vote of the current battle and reveals the models;
-/leaderboard returns the ranking table and plots of one dimension.
+API (for gradio_client and scripts): /chat streams the chat answer; /arena_send sends a turn to both
+models of the session's battle (the first turn starts it) and streams both answers; /arena_vote records
+the vote and reveals the models; /arena_new starts a new round; /leaderboard returns the ratings,
+win-rate and battle-count tables of one dimension and the contributors table.
 """
 from __future__ import annotations
 
 import logging
+import os
 import random
 import sys
-import uuid
+import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Gradio recomputes its monitoring summary (a pandas group-by over recent events) after every event by
+# default; a streaming arena runs thousands of events, so recompute it every 200 instead.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "200")
 
 import gradio as gr  # noqa: E402
 
-import leaderboard  # noqa: E402
-from backends import ChatBackend, interleave, load_backends  # noqa: E402
-from settings import SpaceSettings, load_settings  # noqa: E402
+from backends import ChatBackend, StreamError, load_backends, merge  # noqa: E402
+from battle import CHOICES, NEW, VOTE_OPEN, VOTED, Battle, BattleError, choice_value, needs_overall  # noqa: E402
+from identity import (EDUCATION_LEVELS, LANGUAGE_LEVELS, USERS_ENV, RateLimiter, Voter, load_salt,  # noqa: E402
+                      parse_accounts, profile_value, pseudonym)
+from leaderboard import COLUMNS, CONTRIBUTOR_COLUMNS, DIMENSIONS, Leaderboard  # noqa: E402
+from settings import SettingsError, SpaceSettings, load_settings  # noqa: E402
 from votes import Vote, VoteStore, vote_exporter  # noqa: E402
 
 log = logging.getLogger("hubtool.space")
-CHOICES = {"A is better": "model_a", "B is better": "model_b", "Tie": "tie", "Both are bad": "tie (bothbad)"}
-LANGUAGE_LEVELS = ["", "native", "C2", "C1", "B2", "B1", "A2", "A1"]
-EDUCATION = ["", "secondary", "vocational", "bachelor", "master", "doctorate", "other"]
+RULES = """**How it works.** Two anonymous models answer your message side by side. Ask follow-up questions if
+you like: both models answer every turn. Then judge the two answers on **content** (is it right, complete,
+useful?) and on **Basque** (is the language correct and natural?); when the two judgements point to different
+models you are also asked which answer is better **overall**. The names of the models are shown after your vote.
+
+**What is published.** Your vote, both conversations, the models' sampling settings, and, if you sign in, a
+pseudonym (never your user name) and your language level and education, go into an open dataset. Do not write
+personal information in your messages."""
 
 
 def _text(content) -> str:
@@ -40,94 +55,196 @@ def _text(content) -> str:
     return "" if content is None else str(content)
 
 
-def _conversation(system_prompt: str, history: list[dict], user: str) -> list[dict]:
-    turns = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
-    turns += [{"role": m["role"], "content": _text(m["content"])} for m in history if m.get("role") in ("user", "assistant")]
-    return turns + [{"role": "user", "content": user}]
+def _error(err: Exception) -> gr.Error:
+    return gr.Error(str(err), title="Not sent" if isinstance(err, BattleError) else "Refused")
 
 
 class Demo:
-    """The app's state shared by all sessions: settings, loaded backends and the vote store."""
+    """The app's state shared by all sessions: settings, backends, the vote store, the limiter, the leaderboard."""
 
-    def __init__(self, settings: SpaceSettings, backends: dict[str, ChatBackend] | None = None, seed: int | None = None):
+    def __init__(self, settings: SpaceSettings, backends: dict[str, ChatBackend] | None = None, seed: int | None = None,
+                 accounts: list[tuple[str, str]] | None = None):
         self.settings = settings
+        if settings.auth == "gradio":
+            accounts = accounts if accounts is not None else parse_accounts(os.environ.get(USERS_ENV))
+            if not accounts:
+                raise SettingsError(f"auth: gradio needs the accounts in {USERS_ENV} (name:password, comma-separated; "
+                                    "a Space secret)")
+        self.accounts = accounts or []
         self.backends = backends if backends is not None else load_backends(settings)
         self.store = VoteStore(settings.votes_db)
-        self.rng = random.Random(seed)
+        self.salt = load_salt(settings.votes_db)
+        self.limiter = RateLimiter(settings.vote_limit, settings.vote_limit_window_s)
+        self.board = Leaderboard(self.store, settings.bootstrap_rounds, settings.leaderboard_cache_s)
+        self.rng, self._rng_lock = random.Random(seed), threading.Lock()
         self.exporter = None
         if settings.votes_repo:
             self.exporter = vote_exporter(self.store, settings.votes_repo, Path(settings.votes_db).parent / "export",
                                           every_minutes=settings.export_every_minutes)
 
-    def _check_input(self, message: str) -> str:
-        message = (message or "").strip()
-        if not message:
-            raise gr.Error("Write a message first.")
-        if len(message) > self.settings.max_input_chars:
-            raise gr.Error(f"The message has {len(message)} characters; the limit is {self.settings.max_input_chars}.")
-        return message
+    def launch_kwargs(self) -> dict:
+        """What `launch()` needs beyond host and port (Gradio's login form for `auth: gradio`)."""
+        return {"auth": self.accounts, "auth_message": "Sign in to vote in the arena."} if self.accounts else {}
+
+    def voter(self, request: gr.Request | None, profile: gr.OAuthProfile | None = None) -> Voter:
+        name = None
+        if self.settings.auth == "hf_oauth" and profile is not None:
+            name = profile.username
+        elif self.settings.auth == "gradio" and request is not None:
+            name = request.username
+        client = request.client.host if request is not None and request.client else "unknown"
+        return Voter(user=pseudonym(name, self.salt) if name else None, client=client, name=name)
 
     # -- chat ------------------------------------------------------------------------------
+    def check_chat(self, message: str) -> None:
+        message = (message or "").strip()
+        if not message:
+            raise gr.Error("Write a message first.", title="Not sent")
+        if len(message) > self.settings.max_input_chars:
+            raise gr.Error(f"Your message has {len(message):,} characters; the limit is "
+                           f"{self.settings.max_input_chars:,}. Shorten it and send it again (nothing was sent).",
+                           title="Not sent")
+
     def chat(self, message: str, history: list[dict], model: str, system_prompt: str, max_new_tokens: int,
              temperature: float):
-        message = self._check_input(message)
+        self.check_chat(message)
+        message = message.strip()
         if model not in self.backends:
             raise gr.Error(f"Unknown model {model!r}.")
-        conversation = _conversation(system_prompt, history or [], message)
+        conversation = [{"role": "system", "content": system_prompt}] if (system_prompt or "").strip() else []
+        conversation += [{"role": m["role"], "content": _text(m["content"])} for m in history or []
+                         if m.get("role") in ("user", "assistant")]
+        conversation.append({"role": "user", "content": message})
         history = list(history or []) + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        sampling = {"max_new_tokens": int(max_new_tokens), "temperature": float(temperature),
+                    "top_p": self.settings.top_p}
         answer = ""
-        for piece in self.backends[model].stream(conversation, int(max_new_tokens), float(temperature),
-                                                 self.settings.top_p):
+        for piece in self.backends[model].stream(conversation, sampling):
             answer += piece
             history[-1] = {"role": "assistant", "content": answer}
             yield history, ""
         yield history, ""
 
-    # -- arena -----------------------------------------------------------------------------
-    def arena_send(self, prompt: str, battle: dict | None):
-        prompt = self._check_input(prompt)
-        if battle and not battle.get("voted") and battle.get("conv_a"):
-            raise gr.Error("Vote on this battle first, or start a new one.")
-        model_a, model_b = self.rng.sample(sorted(self.backends), 2)
-        system = self.settings.system_prompt
-        conv = _conversation(system, [], prompt)
-        battle = {"id": uuid.uuid4().hex, "model_a": model_a, "model_b": model_b, "voted": False,
-                  "conv_a": None, "conv_b": None}
-        gen = [self.backends[m].stream(conv, self.settings.max_new_tokens, self.settings.temperature,
-                                       self.settings.top_p) for m in (model_a, model_b)]
-        def shown(text: str) -> list[dict]:
-            return [{"role": "user", "content": prompt}, {"role": "assistant", "content": text}]
+    # -- arena: turns ----------------------------------------------------------------------
+    def check_turn(self, prompt: str, battle: Battle | None) -> None:
+        """Refuse a turn before anything changes on the page (the reason appears as a notice)."""
+        try:
+            (battle or Battle()).check_turn(prompt, self.settings.max_input_chars, self.settings.max_turns)
+        except BattleError as err:
+            raise _error(err)
 
+    def arena_send(self, prompt: str, battle: Battle | None):
+        s = self.settings
+        battle = battle or Battle()
+        try:
+            prompt = battle.check_turn(prompt, s.max_input_chars, s.max_turns)
+        except BattleError as err:
+            raise _error(err)
+        with self._rng_lock:
+            battle = battle.start_turn(prompt, list(self.backends), s.sampling, s.system_prompt, self.rng)
+        yield battle.shown("a", ""), battle.shown("b", ""), battle, "Both models are answering…", ""
+        streams = [self.backends[m].stream(battle.history(side), sampling) for m, side, sampling in
+                   ((battle.model_a, "a", battle.sampling_a), (battle.model_b, "b", battle.sampling_b))]
         text_a = text_b = ""
-        for text_a, text_b in interleave(*gen):
-            yield shown(text_a), shown(text_b), battle, ""
-        battle = {**battle, "conv_a": conv + [{"role": "assistant", "content": text_a}],
-                  "conv_b": conv + [{"role": "assistant", "content": text_b}]}
-        yield shown(text_a), shown(text_b), battle, "Vote below: which answer is better?"
+        try:
+            for text_a, text_b in merge(*streams, interval_s=s.stream_interval_s):
+                yield battle.shown("a", text_a), battle.shown("b", text_b), gr.skip(), gr.skip(), gr.skip()
+        except StreamError as err:
+            log.warning("battle %s: %s", battle.id, err)
+            battle = battle.fail(str(err))
+            yield (battle.shown("a", text_a), battle.shown("b", text_b), battle,
+                   "One of the models could not answer, so this battle cannot be judged. Press “New round”.",
+                   gr.skip())
+            return
+        battle = battle.finish_turn(text_a, text_b)
+        more = battle.turns < s.max_turns
+        yield (battle.shown("a"), battle.shown("b"), battle,
+               "Judge the two answers below" + (", or ask a follow-up question (both models answer it)." if more
+                                                else f" (this battle has reached its {s.max_turns} turns)."), "")
+
+    def new_round(self):
+        return (Battle(), [], [], "", "", gr.update(value=None), gr.update(value=None),
+                gr.update(value=None, visible=False), "")
+
+    # -- arena: the vote -------------------------------------------------------------------
+    def _vote_record(self, content, language, overall, consent, user_language, user_education, battle, voter):
+        """The Vote to store, or the reason it cannot be (BattleError, ValueError)."""
+        battle = battle or Battle()
+        winners = battle.check_vote(content, language, overall)
+        if self.settings.consent_text and not consent:
+            raise BattleError("Tick the consent box to vote (it says what is published).")
+        lang = profile_value(user_language, LANGUAGE_LEVELS)
+        edu = profile_value(user_education, EDUCATION_LEVELS)
+        if voter.user:
+            stored = self.store.profile(voter.user) or {}
+            lang, edu = lang or stored.get("user_language"), edu or stored.get("user_education")
+        return Vote(id=battle.id, model_a=battle.model_a, model_b=battle.model_b, conv_a=battle.history("a"),
+                    conv_b=battle.history("b"), username=voter.user, user_language=lang, user_education=edu,
+                    hyperparameters={"model_a": dict(battle.sampling_a), "model_b": dict(battle.sampling_b)},
+                    **winners)
+
+    def check_vote(self, content: str, language: str, overall: str, consent: bool, user_language: str,
+                   user_education: str, battle: Battle | None, request: gr.Request,
+                   profile: gr.OAuthProfile | None = None) -> None:
+        voter = self.voter(request, profile)
+        try:
+            self._vote_record(content, language, overall, consent, user_language, user_education, battle, voter)
+            self.limiter.check(voter)
+        except (BattleError, ValueError, PermissionError) as err:
+            raise _error(err)
 
     def arena_vote(self, content: str, language: str, overall: str, consent: bool, user_language: str,
-                   user_education: str, battle: dict | None, request: gr.Request | None = None):
-        if not battle or not battle.get("conv_a"):
-            raise gr.Error("Start a battle first: send a prompt and wait for both answers.")
-        if self.settings.consent_text and not consent:
-            raise gr.Error("Tick the consent box to vote.")
-        unknown = [v for v in (content, language, overall) if v and v not in CHOICES]
-        if unknown or not overall:
-            raise gr.Error(f"Choose the overall winner; choices are {', '.join(CHOICES)}.")
-        vote = Vote(id=battle["id"], model_a=battle["model_a"], model_b=battle["model_b"], conv_a=battle["conv_a"],
-                    conv_b=battle["conv_b"], winner=CHOICES[overall],
-                    winner_content=CHOICES.get(content), winner_language=CHOICES.get(language),
-                    username=getattr(request, "username", None) if consent or not self.settings.consent_text else None,
-                    user_language=user_language or None, user_education=user_education or None)
-        stored = self.store.add(vote)
-        reveal = (f"**Model A:** {battle['model_a']} · **Model B:** {battle['model_b']}"
-                  + ("" if stored else " (this vote was already recorded)"))
-        return {**battle, "voted": True}, reveal
+                   user_education: str, battle: Battle | None, request: gr.Request,
+                   profile: gr.OAuthProfile | None = None):
+        voter = self.voter(request, profile)
+        try:
+            vote = self._vote_record(content, language, overall, consent, user_language, user_education, battle,
+                                     voter)
+            self.limiter.acquire(voter)
+        except (BattleError, ValueError, PermissionError) as err:
+            raise _error(err)
+        try:
+            self.store.add(vote)
+        except Exception:
+            self.limiter.release(voter)
+            raise
+        if voter.user and (vote.user_language or vote.user_education):
+            self.store.save_profile(voter.user, vote.user_language, vote.user_education)
+        battle = battle.voted()
+        return (battle, battle.reveal(),
+                "Thank you: your vote is stored. Press “New round” for another battle.", gr.update(visible=False))
+
+    def on_load(self, request: gr.Request, profile: gr.OAuthProfile | None = None):
+        """Who is voting, and the profile form unless this user already answered it."""
+        voter = self.voter(request, profile)
+        if voter.user:
+            who = f"Voting as **{voter.name}**; your votes are published under the pseudonym `{voter.user}`."
+        elif self.settings.auth == "hf_oauth":
+            who = "Voting anonymously. Sign in with Hugging Face to have your votes counted in the contributors table."
+        else:
+            who = "Voting anonymously."
+        stored = self.store.profile(voter.user) if voter.user else None
+        if stored and stored.get("user_language") and stored.get("user_education"):
+            return who, gr.update(visible=False), stored["user_language"], stored["user_education"]
+        return who, gr.update(visible=True), gr.skip(), gr.skip()
+
+    def controls(self, battle: Battle | None, content: str | None, language: str | None, overall: str | None):
+        """The controls as the battle's phase allows: [send, prompt, vote, content, language, overall]."""
+        phase = battle.phase if battle else NEW
+        turns = battle.turns if battle else 0
+        can_send = phase in (NEW, VOTE_OPEN) and turns < self.settings.max_turns
+        judging = phase == VOTE_OPEN
+        ask = phase in (VOTE_OPEN, VOTED) and needs_overall(choice_value(content), choice_value(language))
+        complete = judging and bool(content and language and (overall or not ask))
+        return (gr.update(interactive=can_send), gr.update(interactive=can_send), gr.update(interactive=complete),
+                gr.update(interactive=judging), gr.update(interactive=judging),
+                gr.update(interactive=judging, visible=ask))
 
     def leaderboard(self, dimension: str):
-        result = leaderboard.rank_dimension(self.store.rows(), dimension, self.settings.bootstrap_rounds)
-        return (leaderboard.table(result), leaderboard.matrix_figure(result, "win_rate"),
-                leaderboard.matrix_figure(result, "battles"))
+        try:
+            return self.board.get(dimension)
+        except ValueError as err:
+            raise gr.Error(str(err))
 
     # -- UI ----------------------------------------------------------------------------------
     def blocks(self) -> gr.Blocks:
@@ -136,65 +253,118 @@ class Demo:
         with gr.Blocks(title=s.title) as demo:
             gr.Markdown(f"# {s.title}\n\n{s.description}".strip())
             with gr.Tab("Chat"):
-                with gr.Row():
-                    model = gr.Dropdown(names, value=names[0], label="Model")
-                    max_new_tokens = gr.Slider(1, max(s.max_new_tokens, 1), value=s.max_new_tokens, step=1,
-                                               label="Max new tokens")
-                    temperature = gr.Slider(0.0, 2.0, value=s.temperature, step=0.05, label="Temperature")
-                system_prompt = gr.Textbox(s.system_prompt, label="System prompt", lines=2)
-                chatbot = gr.Chatbot(label="Chat", elem_id="chatbot")
-                message = gr.Textbox(label="Message", placeholder="Idatzi zure mezua...",
-                                     max_length=s.max_input_chars, elem_id="chat-input")
-                with gr.Row():
-                    send = gr.Button("Send", variant="primary", elem_id="chat-send")
-                    stop = gr.Button("Stop", elem_id="chat-stop")
-                    clear = gr.Button("Clear")
-                inputs = [message, chatbot, model, system_prompt, max_new_tokens, temperature]
-                sent = send.click(self.chat, inputs, [chatbot, message], api_name="chat")
-                submitted = message.submit(self.chat, inputs, [chatbot, message], api_visibility="private")
-                stop.click(None, None, None, cancels=[sent, submitted])
-                clear.click(lambda: ([], ""), None, [chatbot, message], api_visibility="private")
+                self._chat_tab(names)
             if s.arena:
-                self._arena_tab()
-                with gr.Tab("Leaderboard"):
-                    dimension = gr.Radio(list(leaderboard.DIMENSIONS), value="overall", label="Dimension")
-                    table = gr.Dataframe(headers=leaderboard.COLUMNS, label="Bradley-Terry ratings (Elo scale, "
-                                                                              "95% bootstrap CI)")
-                    with gr.Row():
-                        win_rate = gr.Plot(label="Win rate")
-                        battles = gr.Plot(label="Battles")
-                    refresh = gr.Button("Refresh")
-                    outputs = [table, win_rate, battles]
-                    refresh.click(self.leaderboard, dimension, outputs, api_name="leaderboard")
-                    dimension.change(self.leaderboard, dimension, outputs, api_visibility="private")
-                    demo.load(self.leaderboard, dimension, outputs, api_visibility="private")
+                self._arena_tab(demo)
+                self._leaderboard_tab(demo)
         return demo
 
-    def _arena_tab(self) -> None:
+    def _chat_tab(self, names: list[str]) -> None:
+        s = self.settings
+        with gr.Row():
+            model = gr.Dropdown(names, value=names[0], label="Model")
+            max_new_tokens = gr.Slider(1, max(s.max_new_tokens, 1), value=s.max_new_tokens, step=1,
+                                       label="Max new tokens")
+            temperature = gr.Slider(0.0, 2.0, value=s.temperature, step=0.05, label="Temperature")
+        system_prompt = gr.Textbox(s.system_prompt, label="System prompt", lines=2)
+        chatbot = gr.Chatbot(label="Chat", elem_id="chatbot")
+        # no max_length: the browser would cut a long paste silently; the server refuses it visibly instead
+        message = gr.Textbox(label="Message", placeholder="Idatzi zure mezua...", elem_id="chat-input",
+                             info=f"Up to {s.max_input_chars:,} characters.")
+        with gr.Row():
+            send = gr.Button("Send", variant="primary", elem_id="chat-send")
+            stop = gr.Button("Stop", elem_id="chat-stop")
+            clear = gr.Button("Clear")
+        inputs = [message, chatbot, model, system_prompt, max_new_tokens, temperature]
+        events = []
+        for trigger, api in ((send.click, "chat"), (message.submit, None)):
+            checked = trigger(self.check_chat, message, None, api_visibility="private", show_progress="hidden")
+            events.append(checked.success(self.chat, inputs, [chatbot, message], api_name=api or False,
+                                          api_visibility="public" if api else "private"))
+        stop.click(None, None, None, cancels=events)
+        clear.click(lambda: ([], ""), None, [chatbot, message], api_visibility="private")
+
+    def _arena_tab(self, demo: gr.Blocks) -> None:
         s = self.settings
         with gr.Tab("Arena"):
-            gr.Markdown("Two anonymous models answer the same prompt. Vote, and their names are revealed.")
+            gr.Markdown(s.rules_text or RULES, elem_id="arena-rules")
+            if s.auth == "hf_oauth":
+                gr.LoginButton()
+            who = gr.Markdown(elem_id="arena-who")
+            with gr.Group(visible=True, elem_id="arena-profile") as profile_box:
+                gr.Markdown("**About you** (asked once; published with your votes, never your name):")
+                user_language = gr.Radio(list(LANGUAGE_LEVELS), label="Your level of Basque",
+                                         elem_id="profile-language")
+                user_education = gr.Radio(list(EDUCATION_LEVELS), label="Your education (highest, or current studies)",
+                                          elem_id="profile-education")
             battle = gr.State(None)
             with gr.Row():
                 chat_a = gr.Chatbot(label="Model A", elem_id="arena-a")
                 chat_b = gr.Chatbot(label="Model B", elem_id="arena-b")
-            prompt = gr.Textbox(label="Prompt", max_length=s.max_input_chars, elem_id="arena-input")
-            send = gr.Button("Send to both", variant="primary")
-            status = gr.Markdown()
+            names = gr.Markdown(elem_id="arena-names")
+            prompt = gr.Textbox(label="Your message (to both models)", elem_id="arena-input",
+                                info=f"Up to {s.max_input_chars:,} characters, {s.max_turns} turns per battle.")
             with gr.Row():
-                content = gr.Radio(list(CHOICES), label="Content (is it right and useful?)")
-                language = gr.Radio(list(CHOICES), label="Language (is the Basque correct and natural?)")
-                overall = gr.Radio(list(CHOICES), label="Overall")
-            with gr.Accordion("About you (optional)", open=False):
-                user_language = gr.Dropdown(LANGUAGE_LEVELS, value="", label="Your Basque level")
-                user_education = gr.Dropdown(EDUCATION, value="", label="Education")
-            consent = gr.Checkbox(label=s.consent_text or "I agree that my vote is published", value=False,
-                                  visible=bool(s.consent_text))
-            vote = gr.Button("Vote")
-            reveal = gr.Markdown()
-            send.click(self.arena_send, [prompt, battle], [chat_a, chat_b, battle, status], api_name="arena_send")
-            vote.click(self.arena_vote, [content, language, overall, consent, user_language, user_education, battle],
-                       [battle, reveal], api_name="arena_vote", concurrency_limit=None)
+                send = gr.Button("Send to both", variant="primary", elem_id="arena-send")
+                new_round = gr.Button("New round", elem_id="arena-new")
+            status = gr.Markdown(elem_id="arena-status")
+            with gr.Row():
+                content = gr.Radio(list(CHOICES), label="Content: which answer is right and more useful?",
+                                   interactive=False, elem_id="vote-content")
+                language = gr.Radio(list(CHOICES), label="Basque: which answer's language is better?",
+                                    interactive=False, elem_id="vote-language")
+                overall = gr.Radio(list(CHOICES), label="They differ: which answer is better overall?",
+                                   interactive=False, visible=False, elem_id="vote-overall")
+            consent = gr.Checkbox(label=s.consent_text or "", value=False, visible=bool(s.consent_text),
+                                  elem_id="arena-consent")
+            vote = gr.Button("Vote", interactive=False, variant="primary", elem_id="arena-vote")
+
+            control_outputs = [send, prompt, vote, content, language, overall]
+            choices = [battle, content, language, overall]
+            locked = [gr.update(interactive=False)] * len(control_outputs)
+            turns = []
+            for trigger, api in ((send.click, "arena_send"), (prompt.submit, None)):
+                checked = trigger(self.check_turn, [prompt, battle], None, api_visibility="private",
+                                  show_progress="hidden")
+                locking = checked.success(lambda: locked, None, control_outputs, api_visibility="private",
+                                          show_progress="hidden")
+                turn = locking.then(self.arena_send, [prompt, battle], [chat_a, chat_b, battle, status, prompt],
+                                    api_name=api, api_visibility="public" if api else "private",
+                                    concurrency_limit=s.max_concurrent_battles, concurrency_id="battles")
+                turn.then(self.controls, choices, control_outputs, api_visibility="private", show_progress="hidden")
+                turns.append(turn)
+            gr.on([content.input, language.input, overall.input], self.controls, choices, control_outputs,
+                  api_visibility="private", show_progress="hidden")
+            vote_inputs = [content, language, overall, consent, user_language, user_education, battle]
+            vote.click(self.check_vote, vote_inputs, None, api_visibility="private", show_progress="hidden").success(
+                self.arena_vote, vote_inputs, [battle, names, status, profile_box], api_name="arena_vote",
+                concurrency_limit=None).then(self.controls, choices, control_outputs, api_visibility="private",
+                                             show_progress="hidden")
+            new_round.click(self.new_round, None, [battle, chat_a, chat_b, names, status, content, language, overall,
+                                                   prompt], api_name="arena_new", cancels=turns,
+                            concurrency_limit=None).then(
+                self.controls, choices, control_outputs, api_visibility="private", show_progress="hidden")
+            demo.load(self.on_load, None, [who, profile_box, user_language, user_education], api_visibility="private")
+
+    def _leaderboard_tab(self, demo: gr.Blocks) -> None:
+        with gr.Tab("Leaderboard") as tab:
+            dimension = gr.Radio(list(DIMENSIONS), value="overall", label="Dimension", elem_id="board-dimension")
+            ratings, win_rate, battles, contributors = self.board.get("overall")
+            table = gr.Dataframe(ratings, headers=COLUMNS, interactive=False, elem_id="board-ratings",
+                                 label="Bradley-Terry ratings (Elo scale, 95% bootstrap interval)")
+            with gr.Row():
+                win = gr.Dataframe(win_rate, label="Win rate (row model beats column model; ties count half)",
+                                   interactive=False, elem_id="board-win-rate")
+                count = gr.Dataframe(battles, label="Battles (row model against column model)", interactive=False,
+                                     elem_id="board-battles")
+            people = gr.Dataframe(contributors, headers=CONTRIBUTOR_COLUMNS, label="Contributors (signed-in voters)",
+                                  interactive=False, elem_id="board-contributors")
+            refresh = gr.Button("Refresh")
+            outputs = [table, win, count, people]
+            refresh.click(self.leaderboard, dimension, outputs, api_name="leaderboard")
+            dimension.change(self.leaderboard, dimension, outputs, api_visibility="private")
+            tab.select(self.leaderboard, dimension, outputs, api_visibility="private")
+            demo.load(self.leaderboard, dimension, outputs, api_visibility="private")
 
 
 def create_demo(settings: SpaceSettings | None = None, **kwargs) -> gr.Blocks:
@@ -204,6 +374,16 @@ def create_demo(settings: SpaceSettings | None = None, **kwargs) -> gr.Blocks:
     return demo
 
 
+def launch(demo: gr.Blocks, **kwargs):
+    """Queue and launch ``demo`` with the sign-in its settings ask for (kwargs go to Blocks.launch)."""
+    state = demo.hubtool
+    battles = state.settings.max_concurrent_battles
+    demo.queue(default_concurrency_limit=battles)
+    # a streaming battle holds a worker thread while it waits for tokens: leave room for votes and page loads
+    kwargs.setdefault("max_threads", 2 * battles + 40)
+    return demo.launch(**state.launch_kwargs(), **kwargs)
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    create_demo().queue(default_concurrency_limit=4).launch()
+    launch(create_demo())

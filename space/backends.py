@@ -1,16 +1,22 @@
 """Chat backends of the demo: a model loaded in-process (transformers, optionally with a PEFT adapter at
-a revision) or an OpenAI-compatible endpoint (`vllm serve` in production, `hubtool serve-model` on a CPU).
+a revision) or any OpenAI-compatible endpoint (`vllm serve`, TGI, a hosted closed model, `hubtool
+serve-model` on a CPU), its API key read from an environment variable (a Space secret) named in the settings.
 
-Both stream text pieces. The in-process backend is hubtool's own OpenAI-server backend
-(hub_tools/serving/openai_server.py), which `hubtool space deploy` ships beside the app as hubtool_serving.py.
+Both stream text pieces for given sampling settings ({temperature, top_p, max_new_tokens, seed}). An
+endpoint backend takes any number of generations at once (the server batches them); the in-process
+backend runs one generation at a time per model. The in-process backend is hubtool's own OpenAI-server
+backend (hub_tools/serving/openai_server.py), which `hubtool space deploy` ships as hubtool_serving.py.
 """
 from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
+import time
 from typing import Iterator, Protocol
 
-from settings import ModelSpec, SpaceSettings
+from settings import ModelSpec, SettingsError, SpaceSettings
 
 try:
     from hub_tools.serving.openai_server import TransformersBackend
@@ -21,7 +27,7 @@ except ImportError:  # inside a deployed Space
 class ChatBackend(Protocol):
     name: str
 
-    def stream(self, messages: list[dict], max_new_tokens: int, temperature: float, top_p: float) -> Iterator[str]:
+    def stream(self, messages: list[dict], sampling: dict) -> Iterator[str]:
         """Yield the answer to ``messages`` piece by piece."""
 
 
@@ -31,8 +37,9 @@ class LocalBackend:
         self.engine = TransformersBackend(spec.model, adapter=spec.adapter, revision=spec.revision,
                                           adapter_revision=spec.adapter_revision, name=spec.name)
 
-    def stream(self, messages: list[dict], max_new_tokens: int, temperature: float, top_p: float) -> Iterator[str]:
-        yield from self.engine.stream(self.engine.chat_prompt(messages), max_new_tokens, temperature, top_p)
+    def stream(self, messages: list[dict], sampling: dict) -> Iterator[str]:
+        yield from self.engine.stream(self.engine.chat_prompt(messages), int(sampling["max_new_tokens"]),
+                                      float(sampling["temperature"]), float(sampling["top_p"]), sampling.get("seed"))
 
 
 class EndpointError(RuntimeError):
@@ -40,19 +47,28 @@ class EndpointError(RuntimeError):
 
 
 class EndpointBackend:
-    """`/chat/completions` with `stream: true`, read as server-sent events."""
+    """`/chat/completions` with `stream: true`, read as server-sent events; one pooled HTTP client, no lock."""
 
-    def __init__(self, spec: ModelSpec, timeout: float = 120.0):
+    def __init__(self, spec: ModelSpec, timeout: float = 120.0, max_connections: int = 64):
         import httpx
 
         self.name, self.model = spec.name, spec.model
-        key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+        key = None
+        if spec.api_key_env:
+            key = os.environ.get(spec.api_key_env)
+            if not key:
+                raise SettingsError(f"model {spec.name!r}: the environment variable {spec.api_key_env} (its API key) "
+                                    "is not set; add it as a secret of the Space (or export it locally)")
         self.client = httpx.Client(base_url=spec.base_url.rstrip("/"), timeout=timeout, trust_env=False,
-                                   headers={"Authorization": f"Bearer {key}"} if key else {})
+                                   headers={"Authorization": f"Bearer {key}"} if key else {},
+                                   limits=httpx.Limits(max_connections=max_connections,
+                                                       max_keepalive_connections=max_connections))
 
-    def stream(self, messages: list[dict], max_new_tokens: int, temperature: float, top_p: float) -> Iterator[str]:
-        body = {"model": self.model, "messages": messages, "max_tokens": max_new_tokens,
-                "temperature": temperature, "top_p": top_p, "stream": True}
+    def stream(self, messages: list[dict], sampling: dict) -> Iterator[str]:
+        body = {"model": self.model, "messages": messages, "max_tokens": int(sampling["max_new_tokens"]),
+                "temperature": float(sampling["temperature"]), "top_p": float(sampling["top_p"]), "stream": True}
+        if sampling.get("seed") is not None:
+            body["seed"] = int(sampling["seed"])
         with self.client.stream("POST", "/chat/completions", json=body) as response:
             if response.status_code != 200:
                 response.read()
@@ -64,27 +80,65 @@ class EndpointBackend:
                 data = line[5:].strip()
                 if data == "[DONE]":
                     return
-                delta = json.loads(data)["choices"][0].get("delta", {})
+                choices = json.loads(data).get("choices") or [{}]
+                delta = choices[0].get("delta", {})
                 if delta.get("content"):
                     yield delta["content"]
 
 
 def load_backends(settings: SpaceSettings) -> dict[str, ChatBackend]:
-    return {spec.name: LocalBackend(spec) if spec.backend == "transformers" else EndpointBackend(spec)
+    return {spec.name: LocalBackend(spec) if spec.backend == "transformers"
+            else EndpointBackend(spec, max_connections=2 * settings.max_concurrent_battles)
             for spec in settings.models}
 
 
-def interleave(a: Iterator[str], b: Iterator[str]) -> Iterator[tuple[str, str]]:
-    """Pull from two streams in turn; yield both texts so far after every piece (side-by-side streaming)."""
-    texts, live = ["", ""], [a, b]
-    while any(live):
-        for i, stream in enumerate(live):
-            if stream is None:
-                continue
-            try:
-                texts[i] += next(stream)
-            except StopIteration:
-                live[i] = None
-                continue
+_DONE = object()
+
+
+def merge(a: Iterator[str], b: Iterator[str], interval_s: float = 0.0) -> Iterator[tuple[str, str]]:
+    """Both streams read at once (one thread each); yields both texts so far when they grew, at most once
+    per ``interval_s`` (each update costs the server a render of both conversations, so under load fewer,
+    larger updates keep votes fast), and once more at the end.
+
+    A stream's error is raised after the other stream has ended, as a StreamError naming the side.
+    """
+    pieces: queue.Queue = queue.Queue()
+
+    def pump(side: int, stream: Iterator[str]) -> None:
+        try:
+            for piece in stream:
+                pieces.put((side, piece))
+        except Exception as err:  # handed to the consumer, which decides what the voter sees
+            pieces.put((side, err))
+        finally:
+            pieces.put((side, _DONE))
+
+    threads = [threading.Thread(target=pump, args=(i, s), daemon=True) for i, s in enumerate((a, b))]
+    for t in threads:
+        t.start()
+    texts, live, errors, dirty, last = ["", ""], 2, [], False, float("-inf")
+    while live:
+        wait = max(0.0, last + interval_s - time.monotonic()) if dirty else None
+        try:
+            side, piece = pieces.get(timeout=wait)
+        except queue.Empty:
+            side, piece = None, None
+        if piece is _DONE:
+            live -= 1
+        elif isinstance(piece, Exception):
+            errors.append(StreamError(side, piece))
+        elif piece is not None:
+            texts[side] += piece
+            dirty = True
+        if dirty and live and time.monotonic() - last >= interval_s:
             yield texts[0], texts[1]
+            dirty, last = False, time.monotonic()
+    if errors:
+        raise errors[0]
     yield texts[0], texts[1]
+
+
+class StreamError(RuntimeError):
+    def __init__(self, side: int, error: Exception):
+        super().__init__(f"model {'AB'[side]}: {type(error).__name__}: {error}")
+        self.side, self.error = side, error

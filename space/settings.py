@@ -10,6 +10,10 @@ Environment:
   HUBTOOL_VOTES_REPO       Hub dataset repo that receives the exported votes (default: votes_repo)
   HUBTOOL_OPENAI_BASE_URL  base URL for `openai` models that name none (an OpenAI-compatible server,
                            e.g. `vllm serve`, ending in /v1)
+  HUBTOOL_SPACE_USERS      `auth: gradio` only: the accounts, "name:password" separated by commas or
+                           newlines (a Space secret; never in the file)
+  HUBTOOL_PSEUDONYM_SALT   the secret that turns user names into the pseudonyms stored with the votes (a
+                           Space secret); without it a random salt is kept in a file beside the vote store
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from pathlib import Path
 import yaml
 
 BACKENDS = ("transformers", "openai")
+AUTH_MODES = ("none", "gradio", "hf_oauth")
 
 
 class SettingsError(ValueError):
@@ -38,6 +43,10 @@ class ModelSpec:
     adapter_revision: str | None = None
     base_url: str | None = None         # openai backend: http://host:port/v1
     api_key_env: str | None = None      # openai backend: name of the environment variable holding the key
+    # Sampling settings of this model's answers (default: the Space's); recorded with every vote.
+    temperature: float | None = None
+    top_p: float | None = None
+    max_new_tokens: int | None = None
 
 
 @dataclass
@@ -52,6 +61,14 @@ class SpaceSettings:
     top_p: float = 0.95
     arena: bool = True
     consent_text: str | None = None     # when set, a vote needs the consent box ticked
+    rules_text: str = ""                # shown above the arena (how to vote, what is published)
+    auth: str = "none"                  # none (anonymous), gradio (accounts in HUBTOOL_SPACE_USERS), hf_oauth
+    vote_limit: int = 20                # votes one person and one client (IP) may cast per window; 0: no limit
+    vote_limit_window_s: float = 600.0
+    max_turns: int = 5                  # user turns per battle (the first prompt and the follow-ups)
+    max_concurrent_battles: int = 16    # battles streamed at once (HTTP backends generate them in parallel)
+    leaderboard_cache_s: float = 30.0   # the leaderboard is recomputed at most this often
+    stream_interval_s: float = 0.1      # arena answers reach the page at most this often while they stream
     votes_db: str = "data/votes.sqlite"
     votes_repo: str | None = None
     export_every_minutes: float = 5.0
@@ -63,6 +80,13 @@ class SpaceSettings:
             if spec.name == name:
                 return spec
         raise KeyError(f"no model named {name!r}; known: {', '.join(m.name for m in self.models)}")
+
+    def sampling(self, name: str) -> dict:
+        """The sampling settings of ``name``'s answers: its own where set, else the Space's."""
+        spec = self.model(name)
+        return {"temperature": float(self.temperature if spec.temperature is None else spec.temperature),
+                "top_p": float(self.top_p if spec.top_p is None else spec.top_p),
+                "max_new_tokens": int(self.max_new_tokens if spec.max_new_tokens is None else spec.max_new_tokens)}
 
 
 def _check_keys(data: dict, cls: type, where: str) -> None:
@@ -89,6 +113,9 @@ def parse_settings(data: dict, source: str = "<settings>") -> SpaceSettings:
         if not raw.get("name") or not raw.get("model"):
             raise SettingsError(f"{where}: `name` and `model` are required")
         spec = ModelSpec(**raw)
+        if spec.backend == "openai" and (spec.adapter or spec.adapter_revision):
+            raise SettingsError(f"{where}: `adapter` needs the transformers backend; an openai endpoint serves "
+                                "the adapter itself (e.g. `vllm serve --enable-lora`)")
         if spec.backend not in BACKENDS:
             raise SettingsError(f"{where}: backend {spec.backend!r} is not one of {', '.join(BACKENDS)}")
         models.append(spec)
@@ -96,6 +123,13 @@ def parse_settings(data: dict, source: str = "<settings>") -> SpaceSettings:
     if len(set(names)) != len(names):
         raise SettingsError(f"{source}: model names must be unique, got {names}")
     settings = SpaceSettings(models=models, **data)
+    if settings.auth not in AUTH_MODES:
+        raise SettingsError(f"{source}: auth {settings.auth!r} is not one of {', '.join(AUTH_MODES)}")
+    for name in ("max_input_chars", "max_new_tokens", "max_turns", "max_concurrent_battles"):
+        if int(getattr(settings, name)) < 1:
+            raise SettingsError(f"{source}: `{name}` must be at least 1")
+    if settings.vote_limit < 0 or settings.vote_limit_window_s <= 0:
+        raise SettingsError(f"{source}: `vote_limit` must be >= 0 (0: no limit) and `vote_limit_window_s` > 0")
     if settings.arena and len(models) < 2:
         raise SettingsError(f"{source}: the arena needs at least two models (or set `arena: false`)")
     return settings

@@ -22,6 +22,7 @@ def _free_port() -> int:
 ADMIN_TOKEN = "hf_test_admin_0123456789"
 ALICE_TOKEN = "hf_test_alice_0123456789"  # member of org "hitz"
 BOB_TOKEN = "hf_test_bob_0123456789"
+CAROL_TOKEN = "hf_test_carol_0123456789"  # role "read" in org "hitz": may open pull requests, not push
 PORT = _free_port()
 ENDPOINT = f"http://127.0.0.1:{PORT}"
 HUB_DIR = _TMP / "hub"
@@ -51,6 +52,7 @@ USERS_FILE.write_text(
     f"  - {{name: hubtool, token: {ADMIN_TOKEN}, admin: true}}\n"
     f"  - {{name: alice, token: {ALICE_TOKEN}, orgs: [hitz]}}\n"
     f"  - {{name: bob, token: {BOB_TOKEN}}}\n"
+    f"  - {{name: carol, token: {CAROL_TOKEN}, orgs: [{{name: hitz, role: read}}]}}\n"
 )
 
 
@@ -64,7 +66,8 @@ class HubRunner:
     def start(self) -> None:
         proc = hubserver.start_background(
             self.data_dir, port=self.port,
-            extra_args=["--users-file", str(USERS_FILE), "--enable-fault-injection"])
+            extra_args=["--users-file", str(USERS_FILE), "--enable-fault-injection"],
+            timeout=600)  # a far safety net: a loaded 2-core machine starts it slowly
         assert proc.url == self.url
         self.pid = proc.pid
 

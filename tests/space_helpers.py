@@ -42,9 +42,10 @@ def publish_arena_models(api, base_dir: Path, work: Path, namespace: str = "hitz
 @contextmanager
 def serving(demo):
     """The app on a free loopback port for the duration of the block."""
+    from app import launch
+
     port = free_port()
-    demo.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=port,
-                                                   prevent_thread_lock=True, quiet=True)
+    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -77,3 +78,23 @@ def message_text(message: dict) -> str:
     if isinstance(content, list):
         return "".join(part.get("text", "") for part in content)
     return content
+
+
+def plain_generate(model: str, messages: list[dict], max_new_tokens: int, adapter: str | None = None,
+                   adapter_revision: str | None = None) -> str:
+    """Greedy generation with plain transformers (+ peft): the independent reference for what the app shows."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(adapter or model, revision=adapter_revision if adapter else None)
+    lm = AutoModelForCausalLM.from_pretrained(model)
+    if adapter:
+        from peft import PeftModel
+
+        lm = PeftModel.from_pretrained(lm, adapter, revision=adapter_revision)
+    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                           return_dict=True)
+    with torch.no_grad():
+        out = lm.eval().generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)

@@ -41,11 +41,11 @@ def tiny_run(tmp_path_factory):
 def test_filters_remove_exactly_what_was_planted(tiny_run):
     kept = rows(tiny_run.output)
     assert len(kept) == PLANTED["expected_kept"] == sum(tiny_run.rows.values())
-    lang = step(tiny_run, "lingua")
+    lang = step(tiny_run, "language ID")
     assert lang["reasons"]["language_es"] == PLANTED["spanish"]
     assert lang["reasons"]["language_en"] >= PLANTED["english"]
-    assert step(tiny_run, "exact-deduplication stage 3")["dropped"] == PLANTED["exact_duplicates"]
-    assert step(tiny_run, "MinHash stage 4")["dropped"] == PLANTED["near_duplicates"]
+    dedup = step(tiny_run, "dedup filter")["reasons"]
+    assert dedup == {"exact_duplicate": PLANTED["exact_duplicates"], "near_duplicate": PLANTED["near_duplicates"]}
     assert {r["language"] for r in kept} == {"eu"}
     assert not any(r["id"].startswith(("forum-es", "forum-en", "forum-junk")) for r in kept)
     assert len({r["text"] for r in kept}) == len(kept)  # one survivor per duplicate group (either member)
@@ -57,7 +57,10 @@ def test_pii_is_scrubbed_and_counted(tiny_run):
     assert not any(value in texts for value in PII_VALUES)
     assert texts.count("<EMAIL>") == PLANTED["pii"]["email"] and texts.count("<IP>") == PLANTED["pii"]["ip"]
     assert texts.count("<PHONE>") == PLANTED["pii"]["phone"]
-    assert tiny_run.pii["email"] >= PLANTED["pii"]["email"] and tiny_run.pii["ip"] >= PLANTED["pii"]["ip"]
+    # what the published rows had replaced, and what they still hold: counted separately, over them only
+    assert tiny_run.pii["replaced"] == PLANTED["pii"] and tiny_run.pii["placeholders"] == PLANTED["pii"]
+    assert tiny_run.pii["contains"] == {}
+    assert tiny_run.pii["replaced_all_documents"]["email"] >= PLANTED["pii"]["email"]
 
 
 def test_split_is_deterministic_across_runs_and_worker_counts(tiny_run, tmp_path):
@@ -144,7 +147,7 @@ def test_cli_summary_and_config_errors(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["rows"] == {"train": 227, "validation": 33}
-    assert any("lingua" in str(s["step"]) and s["dropped"] for s in summary["steps"])
+    assert any("language ID" in str(s["step"]) and s["dropped"] for s in summary["steps"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nsources: [{name: a}]\nsteps: {dedup: true}\n")
     result = CliRunner().invoke(main, ["recipe", "corpus", "--config", str(bad)])
@@ -199,8 +202,13 @@ def test_card_lists_sources_filters_and_statistics(tiny_run):
         name="eu", kind="corpus", repo_id="hitz/eu-corpus", license="cc0-1.0", languages=["eu"])))
     text = card.text
     assert "## Processing" in text and "## Sources" in text
-    lingua = step(tiny_run, "lingua")
-    assert f"🌍 lingua language | {lingua['in']:,} | {lingua['out']:,} | {lingua['dropped']:,} |" in text
-    assert f"| exact-filter | 🫂 - DEDUPS: 💥 exact-deduplication stage 3 | 290 | 270 | {PLANTED['exact_duplicates']} |" in text
-    assert "| wiki |" in text and "| news |" in text and "PII replaced by placeholders: email" in text
+    lang = step(tiny_run, "language ID")
+    assert f"🌍 language ID | {lang['in']:,} | {lang['out']:,} | {lang['dropped']:,} |" in text
+    removed = PLANTED["exact_duplicates"] + PLANTED["near_duplicates"]
+    assert f"| split-write | 🫂 - DEDUP: 🫂 dedup filter | 290 | 260 | {removed} |" in text
+    assert "| wiki |" in text and "| news |" in text
+    pii = PLANTED["pii"]
+    assert (f"PII in the published rows: replaced by placeholders: email {pii['email']}, phone {pii['phone']}, "
+            f"ip {pii['ip']}; still found by the same detectors: none.") in text
+    assert "| wiki | `cc0-1.0` | hubtool sample (generated) |" in text
     assert card.data.to_dict()["dataset_info"][0]["splits"][0]["num_examples"] == tiny_run.rows["train"]

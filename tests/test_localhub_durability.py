@@ -179,9 +179,6 @@ def test_existing_tag_branch_and_unknown_revisions(api: HfApi, repo_name):
         api.create_tag(repo, tag="v1.0")
     assert err.value.response.status_code == 409
     with pytest.raises(HfHubHTTPError) as err:
-        api.create_branch(repo, branch="v1.0")  # a tag of that name exists
-    assert err.value.response.status_code == 409
-    with pytest.raises(HfHubHTTPError) as err:
         api.create_branch(repo, branch="bad..name")
     assert err.value.response.status_code == 400
     with pytest.raises(HfHubHTTPError) as err:  # commits go to branches, not tags
@@ -191,14 +188,6 @@ def test_existing_tag_branch_and_unknown_revisions(api: HfApi, repo_name):
         api.delete_branch(repo, branch="main")
     assert err.value.response.status_code == 403
     assert _state(api, repo) == before
-
-
-def test_pull_requests_are_refused_clearly(api: HfApi, repo_name):
-    repo = f"hitz/{repo_name}"
-    api.create_repo(repo)
-    with pytest.raises(HfHubHTTPError) as err:
-        api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo, create_pr=True)
-    assert "Pull requests are not supported" in str(err.value)
 
 
 def test_keep_alive_survives_refused_requests(api: HfApi, repo_name):
@@ -211,3 +200,33 @@ def test_keep_alive_survives_refused_requests(api: HfApi, repo_name):
                                content=b"x" * 200_000, headers={"Content-Type": "application/x-ndjson"})
             assert resp.status_code == 404
             assert client.get(f"{api.endpoint}/api/models/{repo}").status_code == 200
+
+
+def test_schema_1_data_dir_is_migrated_and_made_private(tmp_path):
+    """A data dir written by the previous hubtool (schema 1: collections without theme and position,
+    created 0755/0644) opens with its data, gains the new columns, and becomes 0700/0600."""
+    import sqlite3
+    import stat
+
+    from hub_tools.localhub.storage import SCHEMA_VERSION, HubStore
+
+    root = tmp_path / "old"
+    root.mkdir(mode=0o755)
+    db = sqlite3.connect(root / "hub.sqlite3")
+    db.executescript(
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES('schema_version', '1');"
+        "CREATE TABLE collections(slug TEXT PRIMARY KEY, namespace TEXT NOT NULL, title TEXT NOT NULL,"
+        " description TEXT, private INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+        "INSERT INTO collections VALUES('hitz/old-1', 'hitz', 'Old', NULL, 0, 't', 't');")
+    db.close()
+    (root / "hub.sqlite3").chmod(0o644)
+    store = HubStore(root)
+    try:
+        row = store.collection("hitz/old-1")
+        assert (row["title"], row["theme"], row["position"]) == ("Old", "indigo", 0)
+        assert store._read("SELECT value FROM meta WHERE key='schema_version'")[0][0] == str(SCHEMA_VERSION)
+        assert stat.S_IMODE(root.stat().st_mode) == 0o700
+        assert stat.S_IMODE((root / "hub.sqlite3").stat().st_mode) == 0o600
+    finally:
+        store.close()

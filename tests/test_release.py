@@ -86,7 +86,8 @@ def test_release_verify_and_rerun_changes_nothing(hub, api, manifest_path):
     assert "adapter_model.safetensors" not in api.list_repo_files(f"{ns}/tiny-llama-eu-instruct")
     coll = api.get_collection(out["collection"])
     assert {(i.item_type, i.item_id) for i in coll.items} == {(t, f"{ns}/{n}") for t, n in REPOS}
-    assert out["artifacts"][0]["plan"]["summary"]["add"] == 4  # 2 shards + hubtool.json + README.md
+    # 2 shards + hubtool.json + README.md + the card's pictures (languages, sources, words per row)
+    assert out["artifacts"][0]["plan"]["summary"]["add"] == 7
 
     after_first = stats(hub)
     code, again = cli("release", manifest_path, "--json")
@@ -118,11 +119,15 @@ def test_changing_one_shard_reuploads_only_that_shard(hub, api, manifest_path):
     code, out = cli("release", manifest_path, "--json")
     assert code == 0 and out["verified"], out
     delta = {k: stats(hub)[k] - before[k] for k in before}
-    assert delta["lfs_uploads"] == 1 and delta["lfs_bytes"] == changed.stat().st_size
     corpus_plan = out["artifacts"][0]["plan"]
+    # the new row changes its shard, the card, and the pictures of rows per source and words per row
+    pictures = {"card_images/sources.png", "card_images/words-per-row.png"}
     assert {c["path"]: c["action"] for c in corpus_plan["changes"]} == {
-        "data/train-00001-of-00002.parquet": "change", "README.md": "change"}
-    assert corpus_plan["summary"]["unchanged"] == 3  # the other shard, validation shard, hubtool.json
+        "data/train-00001-of-00002.parquet": "change", "README.md": "change", **{p: "change" for p in pictures}}
+    picture_bytes = sum(c["size"] for c in corpus_plan["changes"] if c["path"] in pictures)
+    assert delta["lfs_uploads"] == 3 and delta["lfs_bytes"] == changed.stat().st_size + picture_bytes
+    # the other shard, validation shard, hubtool.json, the languages picture
+    assert corpus_plan["summary"]["unchanged"] == 4
 
 
 def test_released_version_never_moves(hub, manifest_path):
@@ -216,7 +221,8 @@ def test_push_plans_commits_once_and_removes_stale_files(hub, api, manifest_path
     folder = manifest_path.parent / "corpus"
     repo = f"hitz/{repo_name}"
     code, plan = cli("push", folder, "--repo", repo, "--dry-run", "--json")
-    assert code == 0 and plan["summary"]["add"] == 4 and not api.repo_exists(repo, repo_type="dataset")
+    # 2 shards, hubtool.json, README.md and its 3 pictures
+    assert code == 0 and plan["summary"]["add"] == 7 and not api.repo_exists(repo, repo_type="dataset")
     code, out = cli("push", folder, "--repo", repo, "--version", "v0.1", "--json")
     assert code == 0 and out["commit"]
     commit = api.list_repo_commits(repo, repo_type="dataset")[0]
@@ -226,7 +232,8 @@ def test_push_plans_commits_once_and_removes_stale_files(hub, api, manifest_path
     (folder / "data" / "validation-00000-of-00001.parquet").unlink()
     code, third = cli("push", folder, "--repo", repo, "--version", "v0.1", "--json")
     assert code == 0 and {c["path"]: c["action"] for c in third["plan"]["changes"]} == {
-        "data/validation-00000-of-00001.parquet": "remove", "README.md": "change"}
+        "data/validation-00000-of-00001.parquet": "remove", "README.md": "change",
+        "card_images/sources.png": "change", "card_images/words-per-row.png": "change"}  # fewer rows drawn
     assert "data/validation-00000-of-00001.parquet" not in api.list_repo_files(repo, repo_type="dataset")
 
 
@@ -311,3 +318,34 @@ def test_404_and_409_are_explained(api, repo_name):
         api.create_tag(f"hitz/{repo_name}", tag="v1.0")
     message = explain_http_error(taken.value, f"hitz/{repo_name}", api.endpoint)
     assert message.startswith(f"conflict on hitz/{repo_name}") and "already exists" in message
+
+
+def test_push_retries_exactly_the_statuses_the_docs_name(hub, api, repo_name, tmp_path):
+    """docs/releasing.md lists the HTTP answers that are retried: each, answered once to the commit, costs
+    one more attempt and the push lands; another 5xx (501, 505) fails at once, with the status named."""
+    from pathlib import Path
+
+    from hub_tools.publish.push import RETRY_STATUSES, PublishError, push
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "releasing.md").read_text()
+    listed = re.search(r"HTTP ((?:\d{3}, )+\d{3} and \d{3})", " ".join(doc.split()))
+    assert listed, "docs/releasing.md no longer lists the retried statuses as `HTTP a, b and c`"
+    documented = {int(code) for code in re.findall(r"\d{3}", listed.group(1))}
+    assert documented == RETRY_STATUSES
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a\n")
+    for status in sorted(documented | {501, 505}):
+        repo = f"hitz/{repo_name}-{status}"
+        hub.set_faults([{"method": "POST", "path_contains": "/commit/", "times": 1, "status": status}])
+        try:
+            if status in documented:
+                result = push(api, folder, repo, "model", "main", "push", retries=1, backoff=0.01)
+                assert result.attempts == 2 and result.commit, status
+                assert "a.txt" in api.list_repo_files(repo)
+            else:
+                with pytest.raises(PublishError, match=str(status)):
+                    push(api, folder, repo, "model", "main", "push", retries=1, backoff=0.01)
+                assert "a.txt" not in api.list_repo_files(repo)  # not retried: nothing landed
+        finally:
+            hub.set_faults([])

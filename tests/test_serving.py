@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 
 import httpx
 import pytest
 import torch
-import uvicorn
+from space_helpers import serving_asgi
 
 from hub_tools.serving.openai_server import TransformersBackend, create_app
 
@@ -17,18 +14,8 @@ from hub_tools.serving.openai_server import TransformersBackend, create_app
 @pytest.fixture(scope="module")
 def server(tiny_model_dir):
     backend = TransformersBackend(str(tiny_model_dir), name="tiny")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", backend
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving_asgi(create_app(backend)) as url:
+        yield url, backend
 
 
 def direct(backend, prompt: str, n: int) -> str:
@@ -42,7 +29,7 @@ def direct(backend, prompt: str, n: int) -> str:
 
 def test_models_and_completions_equal_direct_generation(server):
     url, backend = server
-    with httpx.Client(trust_env=False, timeout=60) as client:
+    with httpx.Client(trust_env=False, timeout=300) as client:
         assert client.get(f"{url}/v1/models").json()["data"][0]["id"] == "tiny"
         r = client.post(f"{url}/v1/completions", json={"model": "tiny", "prompt": "Kaixo, zer moduz", "max_tokens": 6})
         body = r.json()
@@ -58,7 +45,7 @@ def test_models_and_completions_equal_direct_generation(server):
 def test_chat_streaming_equals_the_non_streamed_answer(server):
     url, backend = server
     messages = [{"role": "system", "content": "Euskaraz."}, {"role": "user", "content": "Kaixo!"}]
-    with httpx.Client(trust_env=False, timeout=60) as client:
+    with httpx.Client(trust_env=False, timeout=300) as client:
         plain = client.post(f"{url}/v1/chat/completions", json={"messages": messages, "max_tokens": 8}).json()
         assert plain["object"] == "chat.completion" and plain["choices"][0]["message"]["role"] == "assistant"
         assert plain["choices"][0]["message"]["content"] == direct(backend, backend.chat_prompt(messages), 8)
@@ -77,14 +64,44 @@ def test_chat_streaming_equals_the_non_streamed_answer(server):
         assert events >= 3 and "".join(pieces) == plain["choices"][0]["message"]["content"]
 
 
-def test_stop_sequences_and_bad_requests(server):
+PROMPTS = ("Kaixo", "Egun on denoi", "Gabon", "Zer moduz zaude gaur?", "Euskal Herria")
+
+
+def test_stop_sequences_cut_the_output(server):
+    """The stop string is taken from the deterministic greedy output of a first request, at a place where it
+    first occurs after the start, so the stop is certain to occur and the cut keeps a non-empty head; the
+    check never depends on what the tiny model happens to write."""
     url, backend = server
-    full = direct(backend, "Kaixo", 12)
-    with httpx.Client(trust_env=False, timeout=60) as client:
-        if len(full) > 2:
-            stop = full[1:3]
-            r = client.post(f"{url}/v1/completions", json={"prompt": "Kaixo", "max_tokens": 12, "stop": stop}).json()
-            assert r["choices"][0]["text"] == full[: full.index(stop)] and r["choices"][0]["finish_reason"] == "stop"
+    with httpx.Client(trust_env=False, timeout=300) as client:  # timeout: a far safety net only
+
+        def complete(prompt: str, **extra) -> dict:
+            r = client.post(f"{url}/v1/completions", json={"prompt": prompt, "max_tokens": 12, **extra})
+            assert r.status_code == 200, r.text
+            return r.json()["choices"][0]
+
+        for prompt in PROMPTS:
+            full = complete(prompt)
+            text = full["text"]
+            assert text == direct(backend, prompt, 12)
+            stop = next((text[i:i + 2] for i in range(1, len(text) - 1) if text.index(text[i:i + 2]) == i), None)
+            if stop:
+                break
+        assert stop, f"none of {PROMPTS} gave a greedy output with a stop string after its start: {text!r}"
+        head = text[:text.index(stop)]
+        assert head and stop not in head
+        cut = complete(prompt, stop=stop)
+        assert (cut["text"], cut["finish_reason"]) == (head, "stop")
+        cut = complete(prompt, stop=["\u2603 never written", stop])  # a list: the stop that occurs cuts
+        assert (cut["text"], cut["finish_reason"]) == (head, "stop")
+        cut = complete(prompt, stop=[stop, text[0]])  # both occur: the earliest wins
+        assert (cut["text"], cut["finish_reason"]) == ("", "stop")
+        uncut = complete(prompt, stop="\u2603 never written")
+        assert (uncut["text"], uncut["finish_reason"]) == (text, full["finish_reason"])
+
+
+def test_bad_requests_get_an_openai_shaped_400(server):
+    url, _ = server
+    with httpx.Client(trust_env=False, timeout=300) as client:
         bad = client.post(f"{url}/v1/chat/completions", json={"messages": "hi"})
         assert bad.status_code == 400 and "messages" in bad.json()["error"]["message"]
         bad = client.post(f"{url}/v1/completions", json={"prompt": [1, 2]})

@@ -26,7 +26,7 @@ def test_deploy_uploads_the_app_with_metadata_requirements_and_variables(hub, ap
     repo = f"hitz/{repo_name}"
     config = tmp_path / "space.yaml"
     config.write_text(yaml.safe_dump({
-        "title": "Latxa demo", "models": [
+        "title": "Latxa demo", "auth": "hf_oauth", "models": [
             {"name": "base", "model": "hitz/tiny-base", "revision": "v1.0"},
             {"name": "instruct", "model": "hitz/tiny-base", "adapter": "hitz/tiny-instruct",
              "adapter_revision": "v1.0-exp_2_111"},
@@ -45,6 +45,7 @@ def test_deploy_uploads_the_app_with_metadata_requirements_and_variables(hub, ap
     assert card.sdk_version == metadata.version("gradio")
     assert card.models == ["hitz/tiny-base", "hitz/tiny-instruct", "HiTZ/Latxa-Llama-3.1-8B-Instruct"]
     assert card.datasets == ["hitz/latxa-votes"]
+    assert card.hf_oauth is True  # `auth: hf_oauth`: the hosted Space offers "Sign in with Hugging Face"
     requirements = api.hf_hub_download(repo, "requirements.txt", repo_type="space")
     pins = dict(line.split("==") for line in open(requirements).read().split())
     assert pins["gradio"] == metadata.version("gradio") and pins["torch"] == "2.13.0"
@@ -53,7 +54,8 @@ def test_deploy_uploads_the_app_with_metadata_requirements_and_variables(hub, ap
     assert variables["HUBTOOL_VOTES_REPO"].value == "hitz/latxa-votes"
     assert variables["HUBTOOL_OPENAI_BASE_URL"].value == "http://127.0.0.1:8000/v1"
     files = set(api.list_repo_files(repo, repo_type="space"))
-    assert {"app.py", "backends.py", "leaderboard.py", "settings.py", "votes.py", "hubtool_serving.py",
+    assert {"app.py", "backends.py", "battle.py", "identity.py", "leaderboard.py", "settings.py", "votes.py",
+            "hubtool_serving.py",
             "hubtool_ratings.py", "space.yaml", "requirements.txt", "hubtool.json"} <= files
     # deploying the same thing again makes no commit
     again = _deploy(["--repo", repo, "--config", str(config), "--votes-repo", "hitz/latxa-votes",

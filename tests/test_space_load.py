@@ -1,6 +1,11 @@
 """A crowd in the arena: 50 concurrent voters cast 1,000 votes through the Gradio API; none is lost, and the
-batched export to a Hub dataset repo holds each exactly once."""
+batched export to a Hub dataset repo holds each exactly once.
+
+The work is bounded (1,000 battles of 2 tokens per answer); there is no assertion on time, and the only
+timeouts are far safety nets, so a busy 2-core machine makes the test slower, never red."""
 from __future__ import annotations
+
+import json
 
 import datasets
 import pytest
@@ -16,12 +21,13 @@ def test_fifty_voters_cast_a_thousand_votes_and_each_is_exported_once(hub, api, 
 
     settings = publish_arena_models(api, tiny_model_dir, tmp_path)
     votes_repo = f"hitz/{repo_name}-votes"
-    settings.update(max_new_tokens=2, votes_repo=votes_repo, export_every_minutes=600)
+    # every simulated voter comes from 127.0.0.1: the per-address vote limit is off for this crowd
+    settings.update(max_new_tokens=2, votes_repo=votes_repo, export_every_minutes=600, vote_limit=0)
     demo = create_demo(parse_settings(settings), seed=1)
     state = demo.hubtool
     try:
         with serving(demo) as url:
-            result = run_load(url, voters=50, votes=1000, seed=3)
+            result = run_load(url, voters=50, votes=1000, seed=3, timeout_s=1800)
         assert result.errors == [] and result.failed == 0
         assert result.acknowledged == 1000 == state.store.count()  # nothing lost, nothing doubled
         assert set(result.vote_latency_ms) >= {"p50", "p99"} and result.vote_latency_ms["p50"] > 0
@@ -37,3 +43,4 @@ def test_fifty_voters_cast_a_thousand_votes_and_each_is_exported_once(hub, api, 
     assert len(ids) == len(set(ids)) == 1000
     assert set(ids) == {row["id"] for row in state.store.rows()}
     assert set(exported["model_a"]) | set(exported["model_b"]) == {m["name"] for m in settings["models"]}
+    assert all(json.loads(h)["model_a"]["max_new_tokens"] == 2 for h in exported["hyperparameters"])

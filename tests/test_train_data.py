@@ -60,8 +60,8 @@ def test_the_same_seed_gives_the_same_mix(tokenizer):
     data = {"instructions_target": [{"path": "instructions_eu.jsonl", "weight": 0.7},
                                     {"path": "instructions_en.jsonl", "weight": 1.3}]}
     use = {"corpus": 0, "instructions_target": 1, "instructions_en": 0}
-    first = build_mixture(_config(data), use, tokenizer).examples
-    assert first == build_mixture(_config(data), use, tokenizer).examples
+    first = build_mixture(_config(data), use, tokenizer).examples.to_list()
+    assert first and first == build_mixture(_config(data), use, tokenizer).examples.to_list()
 
 
 def test_one_source_is_a_list_of_one_and_a_source_needs_a_location():

@@ -46,7 +46,7 @@ def test_two_variants_train_reload_and_generate_from_folder_and_hub(cfg, api, tm
     api.upload_folder(repo_id=cfg.base_model_id, folder_path=base_dir)
     adapter_repo = f"{cfg.base_model_id}-instruct"
     for name, r in results.items():
-        assert all(math.isfinite(loss) for _, loss in r.losses) and r.global_step == cfg.training.max_steps
+        assert all(math.isfinite(loss) for _, loss in r.losses) and r.global_step == cfg.training["max_steps"]
         cfg_json = json.loads((r.output / "adapter_config.json").read_text())
         assert cfg_json["base_model_name_or_path"] == cfg.base_model_id  # the Hub id, not tmp_path
         report = validate_artifact(r.output, base_model_path=base_dir)
@@ -82,8 +82,7 @@ def test_two_variants_train_reload_and_generate_from_folder_and_hub(cfg, api, tm
 
 def test_loss_decreases_on_a_repeated_batch(cfg, tmp_path):
     cfg.data["instructions_target"][0].limit = 4
-    cfg.training.max_steps, cfg.training.packing, cfg.training.learning_rate = 15, False, 5e-2
-    cfg.training.per_device_train_batch_size = 4
+    cfg.training.update(max_steps=15, packing=False, learning_rate=5e-2, per_device_train_batch_size=4)
     only_chat = expand_variants(cfg)[0].__class__("exp_2_010", {"corpus": 0, "instructions_target": 1,
                                                                 "instructions_en": 0})
     r = train_variant(cfg, only_chat, tmp_path)
@@ -137,14 +136,22 @@ def test_labels_mask_user_turns_on_token_ids(cfg, tmp_path):
     assert tok.decode(trained) == "Gasteiz da.<|eot_id|>Bilbo.<|eot_id|>"
     masked = tok.decode([t for t, m in zip(enc["input_ids"], enc["assistant_masks"]) if not m])
     assert "Zein da Arabako hiriburua?" in masked and "Eta Bizkaikoa?" in masked and "Gasteiz" not in masked
-    # TRL's own prepared (labelled, packed) dataset: labels are the ids where the mask is 1, else -100
-    expected = []
+    # TRL's own prepared (labelled, packed) dataset: every packed segment is one sample (cut at max_length), and
+    # its labels are the sample's ids where the mask is 1, else -100
+    limit = cfg.training["max_length"]
+    expected = {}
     for e in p.mixture.examples:
-        expected += [t if m else -100 for t, m in zip(e["input_ids"], e["assistant_masks"])]
-    packed = [t for row in p.trainer.train_dataset["labels"] for t in row]
-    ids = [t for row in p.trainer.train_dataset["input_ids"] for t in row]
-    assert packed == expected[: len(packed)] and len(packed) >= len(expected) - cfg.training.max_length
-    assert all(l in (-100, i) for l, i in zip(packed, ids))
+        expected[tuple(e["input_ids"][:limit])] = [t if m else -100 for t, m in zip(e["input_ids"], e["assistant_masks"])][:limit]
+    packed, segments = [], 0
+    for row in p.trainer.train_dataset:
+        start = 0
+        for length in row["seq_lengths"]:
+            ids, labels = row["input_ids"][start:start + length], row["labels"][start:start + length]
+            assert labels == expected[tuple(ids)]
+            packed += labels
+            start, segments = start + length, segments + 1
+        assert start == len(row["input_ids"])
+    assert segments == len(p.mixture.examples)  # every sample packed once, none dropped
     chat_tokens = sum(1 for e in p.mixture.examples if e["source"] != "corpus" for m in e["assistant_masks"] if not m)
     assert packed.count(-100) > 0 and chat_tokens > 0
 
@@ -152,7 +159,7 @@ def test_labels_mask_user_turns_on_token_ids(cfg, tmp_path):
 def test_merge_writes_a_full_model_equal_to_base_plus_adapter(cfg, tmp_path):
     from peft import PeftModel
 
-    cfg.merge, cfg.training.max_steps = True, 4
+    cfg.merge, cfg.training["max_steps"] = True, 4
     r = train_variant(cfg, variant(cfg, "exp_2_101"), tmp_path)
     merged = AutoModelForCausalLM.from_pretrained(r.merged).eval()
     base = AutoModelForCausalLM.from_pretrained(tmp_path / "tiny-base")
@@ -163,33 +170,44 @@ def test_merge_writes_a_full_model_equal_to_base_plus_adapter(cfg, tmp_path):
     assert json.loads((r.merged / "hubtool.json").read_text())["kind"] == "model"
 
 
-def test_shipped_gpu_configs_expand_to_the_published_grid():
-    full = load_train_config(ROOT / "recipes" / "configs" / "train" / "latxa-8b-instruct-full-grid.yaml")
-    assert [v.name for v in expand_variants(full)] == ["exp_2_100", "exp_2_101", "exp_2_110", "exp_2_111"]
-    t = full.training
-    assert (full.mode, t.max_length, t.num_train_epochs, t.learning_rate, t.lr_scheduler_type) == (
-        "full", 8192, 4, 1e-5, "cosine_with_min_lr")
-    assert (t.lr_scheduler_kwargs, t.warmup_ratio, t.adam_beta1, t.adam_beta2, t.weight_decay, t.neftune_noise_alpha,
-            t.seed, t.packing) == ({"min_lr_rate": 0.33}, 0.1, 0.9, 0.95, 0.1, 5, 33, True)
-    assert "<|start_header_id|>" in Path(full.resolve(full.chat_template)).read_text()
-    big = load_train_config(ROOT / "recipes" / "configs" / "train" / "latxa-70b-instruct-full.yaml")
-    assert [v.name for v in expand_variants(big)] == ["exp_2_111"]
-    lora = load_train_config(ROOT / "recipes" / "configs" / "train" / "llama-8b-instruct-lora-grid.yaml")
-    assert lora.mode == "lora" and len(expand_variants(lora)) == 4
-
-
 def test_qlora_without_a_gpu_is_a_clear_error(cfg, tmp_path):
-    cfg.lora.qlora = True
+    cfg.qlora = True
     with pytest.raises(ValueError, match="qlora needs a CUDA GPU"):
         prepare(cfg, variant(cfg, "exp_2_100"), tmp_path)
 
 
+class EmbeddingNoise(TrainerCallback):
+    """Records, at every training forward, how far the input embeddings are from a plain table lookup."""
+
+    def __init__(self):
+        self.max_noise, self.bounds = [], []
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        embeddings = model.get_input_embeddings()  # hooks run in order: after the Trainer's NEFTune hook
+
+        def record(module, inputs, output):
+            plain = torch.nn.functional.embedding(inputs[0], module.weight)
+            self.max_noise.append(float((output - plain).abs().max()))
+            self.bounds.append((args.neftune_noise_alpha or 0) / math.sqrt(output.shape[1] * output.shape[2]))
+        self.handle = embeddings.register_forward_hook(record)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.handle.remove()
+
+
 def test_full_fine_tuning_with_neftune_writes_a_model_artifact(cfg, tmp_path):
+    """NEFTune must change what the model sees while training (noise within NEFTune's bound alpha/sqrt(L*d)),
+    not only be written in the config."""
     from hub_tools.validate import validate_artifact
 
-    cfg.mode, cfg.training.max_steps, cfg.training.neftune_noise_alpha = "full", 3, 5.0
-    r = train_variant(cfg, variant(cfg, "exp_2_111"), tmp_path)
+    cfg.mode = "full"
+    cfg.training.update(max_steps=3, neftune_noise_alpha=5.0)
+    noise = EmbeddingNoise()
+    r = train_variant(cfg, variant(cfg, "exp_2_111"), tmp_path, callbacks=[noise])
     assert r.global_step == 3 and all(math.isfinite(x) for _, x in r.losses)
+    assert len(noise.max_noise) == 3 * cfg.training.get("gradient_accumulation_steps", 1)
+    assert all(0 < n <= b * (1 + 1e-5) for n, b in zip(noise.max_noise, noise.bounds)), (noise.max_noise, noise.bounds)
+    assert all(n > b / 2 for n, b in zip(noise.max_noise, noise.bounds))  # uniform noise over thousands of values
     assert (r.output / "model.safetensors").is_file() and not (r.output / "adapter_config.json").exists()
     prov = json.loads((r.output / "hubtool.json").read_text())
     assert prov["kind"] == "model" and prov["config"]["training"]["neftune_noise_alpha"] == 5.0
@@ -197,3 +215,10 @@ def test_full_fine_tuning_with_neftune_writes_a_model_artifact(cfg, tmp_path):
     tuned = AutoModelForCausalLM.from_pretrained(r.output)
     base = AutoModelForCausalLM.from_pretrained(tmp_path / "tiny-base")
     assert not torch.equal(tuned.model.layers[0].mlp.up_proj.weight, base.model.layers[0].mlp.up_proj.weight)
+
+
+def test_without_neftune_the_embeddings_are_a_plain_lookup(cfg, tmp_path):
+    cfg.training.update(max_steps=1)
+    noise = EmbeddingNoise()
+    train_variant(cfg, variant(cfg, "exp_2_100"), tmp_path, callbacks=[noise])
+    assert noise.max_noise == [0.0]

@@ -35,6 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub_tools.errors import HubtoolError
+from hub_tools.artifacts.overlap_settings import OverlapSettings
 from hub_tools.artifacts.provenance import ArtifactKind
 
 REPO_TYPE_OF_KIND = {"corpus": "dataset", "instructions": "dataset", "preferences": "dataset", "eval": "dataset",
@@ -57,6 +58,8 @@ class ValidationSettings(_Strict):
     languages_considered: list[str] = Field(default_factory=lambda: ["en", "es", "fr"],
                                             description="Other languages the detector may answer besides the declared ones.")
     max_findings_per_check: int = Field(20, ge=1)
+    overlap: OverlapSettings = Field(default_factory=OverlapSettings,
+                                     description="N-gram overlap of evaluation sets with training artifacts.")
 
 
 class InputRef(BaseModel):

@@ -59,7 +59,13 @@ class HubtoolGroup(click.Group):
 
 
 @click.group(cls=HubtoolGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-             epilog="Run `hubtool COMMAND --help` for a command's options and examples.")
+             epilog="""\b
+Examples:
+  hubtool quickstart                      # the end-to-end demo on the local hub and bundled data
+  hubtool validate release.yaml
+  hubtool release release.yaml --dry-run
+
+Run `hubtool COMMAND --help` for a command's options and examples.""")
 @click.version_option(__version__, prog_name="hubtool")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:
@@ -75,6 +81,7 @@ def _register_commands() -> None:
     from hub_tools.cli.adopt import adopt
     from hub_tools.cli.build import build
     from hub_tools.cli.card import card
+    from hub_tools.cli.diff import diff
     from hub_tools.cli.hub import hub
     from hub_tools.cli.publish import push, release, verify
     from hub_tools.cli.quickstart import quickstart
@@ -83,7 +90,7 @@ def _register_commands() -> None:
     from hub_tools.cli.space import space
     from hub_tools.cli.validate import validate
 
-    for command in (hub, serve_model, quickstart, build, validate, adopt, card, push, release, verify, recipe,
+    for command in (hub, serve_model, quickstart, build, validate, adopt, card, push, release, verify, diff, recipe,
                     space):
         main.add_command(command)
 

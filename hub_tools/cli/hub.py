@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,9 @@ Examples:
   hubtool hub serve --port 8760                  # foreground, data in ~/.cache/hubtool/localhub
   hubtool hub serve --data-dir /tmp/hub --port 0  # a free port, written to /tmp/hub/server.json
   hubtool hub start && hubtool hub status --json  # background
+  hubtool hub stop                               # stop the background hub
+  HUBTOOL_HUB_TOKEN=$(cat ~/.hub-token) hubtool hub serve   # admin token from the environment
+  hubtool hub serve --token-file ~/.hub-token     # ... or from a file (mode 0600); never --token
 """
 
 
@@ -29,24 +33,42 @@ def hub() -> None:
 @click.option("--port", default=8760, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where repos are stored. [default: $HUBTOOL_HOME/localhub or ~/.cache/hubtool/localhub]")
-@click.option("--token", envvar="HUBTOOL_HUB_TOKEN", default=None,
-              help="Admin token (env HUBTOOL_HUB_TOKEN). Default: created in DATA_DIR/admin-token (mode 0600).")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="File holding the admin token (mode 0600). Or set HUBTOOL_HUB_TOKEN. Default: created in "
+                   "DATA_DIR/admin-token (mode 0600).")
+@click.option("--token", "token_on_argv", default=None, hidden=True, expose_value=True,
+              help="Refused: a token on the command line is visible to every local user.")
 @click.option("--users-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="YAML file of users, tokens (or their sha256) and orgs. See docs/local-hub.md.")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host. Off by default for a reason.")
 @click.option("--access-log", is_flag=True, help="Log every request (URLs only, never tokens).")
+@click.option("--header-timeout", type=click.FloatRange(0.1, 3600), default=hubserver.HEADER_TIMEOUT_S,
+              show_default=True, hidden=True, help="Seconds a connection gets to send a request head.")
 @click.option("--enable-fault-injection", is_flag=True, hidden=True, help="Tests only: accept fault rules.")
-def hub_serve(host: str, port: int, data_dir: Path | None, token: str | None, users_file: Path | None,
-              allow_remote: bool, access_log: bool, enable_fault_injection: bool) -> None:
+def hub_serve(host: str, port: int, data_dir: Path | None, token_file: Path | None, token_on_argv: str | None,
+              users_file: Path | None, allow_remote: bool, access_log: bool, header_timeout: float,
+              enable_fault_injection: bool) -> None:
     """Serve the local hub in the foreground until Ctrl-C."""
+    if token_on_argv is not None:
+        raise click.UsageError("--token puts the token in the process list, readable by every local user: "
+                               f"write it to a file (mode 0600) and pass --token-file, or set {hubserver.TOKEN_ENV}.")
     if not allow_remote and not hubserver.is_loopback_host(host):
         raise click.UsageError(f"--host {host} is not a loopback address; the local hub serves 127.0.0.1, ::1 "
                                "or localhost. Pass --allow-remote to override (then protect it yourself).")
+    token = None
+    if token_file is not None:
+        try:
+            token = hubserver.read_token_file(token_file)
+        except ValueError as err:
+            raise click.UsageError(str(err))
+    elif os.environ.get(hubserver.TOKEN_ENV):
+        token = os.environ[hubserver.TOKEN_ENV].strip()
     data_dir = data_dir or hubserver.default_data_dir()
     click.echo(f"local hub: data in {data_dir}; admin token in "
                f"{data_dir / hubserver.TOKEN_FILE if not (token or users_file) else '(given)'}", err=True)
     try:
-        hubserver.serve(data_dir, host, port, token, users_file, allow_remote, enable_fault_injection, access_log)
+        hubserver.serve(data_dir, host, port, token, users_file, allow_remote, enable_fault_injection, access_log,
+                        header_timeout)
     except OSError as err:
         raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror}. Try another --port.")
 
@@ -64,7 +86,7 @@ def hub_start(data_dir: Path | None, port: int, as_json: bool) -> None:
     _print_hub(hub_proc, as_json, "started" if started else "already running")
 
 
-@hub.command("status")
+@hub.command("status", epilog=EPILOG_HUB)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @json_option
 def hub_status(data_dir: Path | None, as_json: bool) -> None:
@@ -79,7 +101,7 @@ def hub_status(data_dir: Path | None, as_json: bool) -> None:
     _print_hub(hub_proc, as_json, "running")
 
 
-@hub.command("stop")
+@hub.command("stop", epilog=EPILOG_HUB)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 def hub_stop(data_dir: Path | None) -> None:
     """Stop the background local hub."""

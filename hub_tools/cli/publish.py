@@ -26,7 +26,7 @@ def print_plan(plan: dict, title: str) -> None:
 def push_artifact(artifact_dir: Path, repo_id: str, revision: str, private: bool, version: str | None,
                   license_: str | None, endpoint: str | None, dry_run: bool = False):
     """Validate, render the card and push (or only plan, with ``dry_run``). Exits 1 on an invalid artifact."""
-    from hub_tools.publish.cards import CardContext, render_card
+    from hub_tools.publish.cards import CardContext, render_card_files
     from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND
     from hub_tools.artifacts.provenance import read_provenance
     from hub_tools.cli.validate import print_report
@@ -42,15 +42,16 @@ def push_artifact(artifact_dir: Path, repo_id: str, revision: str, private: bool
     repo_type = REPO_TYPE_OF_KIND[prov.kind]
     ctx = CardContext(name=prov.name, kind=prov.kind, repo_id=repo_id, revision=revision, version=version,
                       license=license_ or prov.card.get("license", "other"), languages=prov.language)
-    card_text = render_card(artifact_dir, ctx, report.statistics.get(artifact_dir.name))
+    card = render_card_files(artifact_dir, ctx, report.statistics.get(artifact_dir.name))
     api = hub_target(endpoint).api()  # after validation: an invalid artifact never starts a hub
     if dry_run:
-        return plan_push(api, artifact_dir, repo_id, repo_type, revision, card_text)
+        return plan_push(api, artifact_dir, repo_id, repo_type, revision, card.text, card.files)
     message = f"hubtool push{' ' + version if version else ''}: {prov.name}"
     description = f"{prov.kind} from recipe {prov.recipe.name} {prov.recipe.version}" + (
         f", git {prov.git_commit[:12]}" if prov.git_commit else "")
     return do_push(api, artifact_dir, repo_id, repo_type, revision, message, description, private,
-                   prov.card.get("sdk", "gradio") if repo_type == "space" else None, card_text)
+                   prov.card.get("sdk", "gradio") if repo_type == "space" else None, card.text,
+                   extra_files=card.files)
 
 
 @click.command(epilog="""\b
@@ -93,17 +94,21 @@ Examples:
   hubtool release release.yaml                  # validate, push, tag, collection, verify
   hubtool release release.yaml --only corpus --json
   hubtool release release.yaml --build          # run the recipes first (hubtool build), then release
-Safe to re-run: finished artifacts make no commit. Tags are created only after every push succeeded.
+  hubtool release release.yaml --create-pr      # through pull requests, merged if the token may
+Safe to re-run: finished artifacts make no commit. Tags are created only after every push succeeded
+(with --create-pr: after every pull request is merged; re-run once a maintainer merged them).
 Exit code: 0 released and verified, 1 invalid/refused/verification failed, 2 usage error.""")
 @click.argument("manifest_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan of every artifact; change nothing.")
 @click.option("--only", multiple=True, help="Release only this artifact (repeatable).")
 @endpoint_option
 @click.option("--no-verify", is_flag=True, help="Skip reading the release back.")
+@click.option("--create-pr", is_flag=True, help="Propose each change as a pull request and merge it when the "
+              "token may; for tokens that may only open pull requests, stop before tagging.")
 @click.option("--build", "build_first", is_flag=True, help="Build the manifest's stages first (hubtool build).")
 @json_option
 def release(manifest_path: Path, dry_run: bool, only: tuple[str, ...], endpoint: str | None, no_verify: bool,
-            build_first: bool, as_json: bool) -> None:
+            create_pr: bool, build_first: bool, as_json: bool) -> None:
     """Publish every artifact of a release manifest, tag the version, update the collection, verify."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -130,7 +135,7 @@ def release(manifest_path: Path, dry_run: bool, only: tuple[str, ...], endpoint:
                     output.stderr().print(msg)
 
             result = run_release(manifest, api, dry_run=dry_run, only=set(only) or None, verify=not no_verify,
-                                 on_step=on_step)
+                                 on_step=on_step, create_pr=create_pr)
     except ReleaseInvalid as err:
         if as_json:
             output.emit({"ok": False, "stage": "validate", "findings": [f.to_dict() for f in err.report.findings]},
@@ -163,6 +168,9 @@ def _print_release(data: dict) -> None:
         return
     output.stdout().print(f"{data['commits']} commit(s); tags created: {', '.join(data['tags_created']) or 'none'}; "
                  f"collection: {data['collection'] or '-'}")
+    if data["open_pull_requests"]:
+        output.stdout().print("pull requests waiting for a maintainer (then re-run this release to tag it):\n  "
+                     + "\n  ".join(data["open_pull_requests"]))
     if data["verify"] is not None:
         _print_verify(data["verify"])
 

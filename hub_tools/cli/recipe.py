@@ -1,4 +1,6 @@
-"""`hubtool recipe ...`: run the recipes that produce artifacts."""
+"""`hubtool recipe ...`: run the recipes that produce artifacts.
+
+Long module: one click command per recipe (options, one library call, the summary); split by recipe next."""
 from __future__ import annotations
 
 import json
@@ -12,7 +14,12 @@ from hub_tools.cli.options import (endpoint_option, hub_target, hub_target_if_ne
                                    require_on_hub)
 
 
-@click.group()
+@click.group(epilog="""\b
+Examples:
+  hubtool recipe corpus --config recipes/configs/corpus/tiny.yaml
+  hubtool recipe synth --config recipes/configs/synth/tiny-magpie.yaml
+  hubtool recipe train --config recipes/configs/train/tiny.yaml --list
+""")
 def recipe() -> None:
     """Run a recipe that produces an artifact folder (then: hubtool validate / card / release)."""
 
@@ -32,7 +39,9 @@ Examples:
   hubtool recipe corpus --config recipes/configs/corpus/tiny.yaml
   hubtool recipe corpus --config recipes/configs/corpus/tiny.yaml --workers 2 --output out/eu-corpus
   hubtool recipe corpus --config recipes/configs/corpus/slurm.yaml    # same steps on a Slurm cluster
-Exit code: 0 done, 1 bad input with on_error: stop (file and line are printed), 2 usage/config error.""")
+Exit code: 0 done (the artifact passed validation), 1 bad input with on_error: stop (file and line are
+printed), no document survived, or the output failed validation (the reason is printed), 2 usage/config
+error (the config key is named).""")
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--workers", type=click.IntRange(1), default=None, help="Parallel processes (default: the config's).")
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -48,7 +57,7 @@ def corpus(config_path: Path, workers: int | None, output: Path | None, resume: 
 
     from recipes.corpus.blocks import InputProblem
     from recipes.corpus.config import load_config
-    from recipes.corpus.pipeline import ClusterSubmitted, run_corpus
+    from recipes.corpus.pipeline import ClusterSubmitted, CorpusFailed, run_corpus
 
     verbose = logging.getLogger().level <= logging.DEBUG
     _quiet_datatrove(verbose)
@@ -62,11 +71,13 @@ def corpus(config_path: Path, workers: int | None, output: Path | None, resume: 
                                 progress=lambda msg: status.update(msg))
     except InputProblem as err:
         raise click.ClickException(f"{err}\n(on_error: stop in {config_path}; set on_error: skip to skip and count)")
+    except CorpusFailed as err:
+        raise click.ClickException(str(err))
     except ClusterSubmitted as err:
         click.echo(str(err))
         return
     summary = {"output": str(result.output), "rows": result.rows, "wall_time_s": result.wall_time_s,
-               "problems": result.problems, "pii_replacements": result.pii,
+               "license": result.license, "problems": result.problems, "pii": result.pii,
                "steps": [{k: s[k] for k in ("stage", "step", "in", "out", "dropped", "reasons", "seconds")}
                          for s in result.steps]}
     if as_json:
@@ -85,9 +96,54 @@ def corpus(config_path: Path, workers: int | None, output: Path | None, resume: 
         for p in result.problems[:10]:
             where = f"{p['file']}:{p['line']}" if p.get("line") else p["file"]
             console.print(f"  {p['source']}: {where}: {p['reason']} ({p['detail']})")
-    console.print(f"PII replaced: {result.pii or 'none'}")
-    console.print(f"wrote {result.output}: " + ", ".join(f"{k} {v:,} rows" for k, v in result.rows.items())
-                  + f" in {result.wall_time_s:.1f}s. Next: hubtool validate {result.output}")
+    console.print(f"PII in the published rows: replaced {result.pii['replaced'] or 'none'}; "
+                  f"still detected {result.pii['contains'] or 'none'}")
+    console.print(f"wrote {result.output} (validated, licence {result.license}): "
+                  + ", ".join(f"{k} {v:,} rows" for k, v in result.rows.items())
+                  + f" in {result.wall_time_s:.1f}s. Next: hubtool card {result.output} --repo ORG/NAME")
+
+
+@recipe.command("corpus-thresholds", epilog="""\b
+Examples:
+  hubtool recipe corpus-thresholds --sample clean-gl.jsonl.gz --language gl --output gl.json
+  hubtool recipe corpus-thresholds --sample treebank.txt --language eu --tolerance 0.01 --json
+Then set `steps.quality.thresholds: gl.json` in the corpus config.
+Exit code: 0 written, 1 the sample is unusable (too few documents), 2 usage error.""")
+@click.option("--sample", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Clean text of the language you trust: jsonl(.gz) with a text field, parquet, or txt "
+                   "(documents separated by blank lines).")
+@click.option("--language", required=True, help="ISO 639-1 code of the sample's language.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Profile file to write (default: print it).")
+@click.option("--tolerance", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.005,
+              show_default=True, help="Share of the sample's documents each derived rule may fail.")
+@click.option("--stop-words", "stop_words", type=click.IntRange(2), default=20, show_default=True,
+              help="How many of the most widespread words form the stop-word list.")
+@click.option("--text-key", default="text", show_default=True, help="Field holding the text (jsonl, parquet).")
+@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON (also with --output).")
+def corpus_thresholds(sample: Path, language: str, output: Path | None, tolerance: float, stop_words: int,
+                      text_key: str, as_json: bool) -> None:
+    """Derive language-aware quality thresholds (word length, share of words with a letter, stop words) for
+    the corpus recipe from a sample of clean text, as FineWeb-2 did per language."""
+    from recipes.corpus.thresholds import ThresholdsError, derive_thresholds, read_texts
+
+    try:
+        profile = derive_thresholds(read_texts(sample, text_key), language, tolerance, stop_words,
+                                    source=sample.name)
+    except (ThresholdsError, ValueError, OSError) as err:
+        raise click.ClickException(f"{sample}: {err}")
+    text = json.dumps(profile, indent=2, ensure_ascii=False) + "\n"
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    if as_json or not output:
+        click.echo(text, nl=False)
+    else:
+        t = profile["thresholds"]
+        click.echo(f"wrote {output}: average word length {t['min_avg_word_length']}-{t['max_avg_word_length']}, "
+                   f"words with a letter >= {t['min_alpha_words_ratio']}, at least {t['min_stop_words']} of "
+                   f"{len(t['stop_words'])} stop words; from {profile['derived_from']['documents']} documents. "
+                   f"Use it with steps.quality.thresholds: {output}")
 
 
 @recipe.command("synth", epilog="""\b
@@ -122,8 +178,8 @@ def synth(config_path: Path, workers: int | None, output: Path | None, endpoint_
         cfg = load_config(config_path)
         if endpoint_url:
             cfg.server = cfg.server.model_copy(update={"type": "endpoint", "endpoint_url": endpoint_url})
-        local = [r for r in (cfg.backbone.model, cfg.backbone.adapter) if r and cfg.resolve(r).exists()]
-        hub_refs = [r for r in (cfg.backbone.model, cfg.backbone.adapter) if r and r not in local and is_hub_ref(r)]
+        hub_refs = [r for r in (cfg.backbone.model, cfg.backbone.adapter) if r and not cfg.resolve(r).exists()
+                    and is_hub_ref(r)]  # a local folder is resolved against the config, as the recipe does
         if hub_refs or (cfg.input is not None and cfg.input.hub):
             # the backbone (here and in datatrove's server process) and a Hub input come from it
             target = hub_target(endpoint)
@@ -203,23 +259,83 @@ def evaluate_cmd(model: str, model_revision: str | None, adapter: str | None, ad
 
 
 @recipe.command("import-lm-eval", epilog="""\b
-Example:
-  hubtool recipe import-lm-eval harness/results_2025-01-01.json --out results/exp_2_111.json""")
-@click.argument("harness_json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--model-name", default=None, help="Model id to record (default: the harness's model_name).")
+Examples:
+  hubtool recipe import-lm-eval harness/results_2025-01-01.json --out results/exp_2_111.json
+  hubtool recipe import-lm-eval harness-output/HiTZ__Latxa-Llama-3.1-8B-Instruct/ --out results/exp_2_111.json
+A directory is read whole: every results*.json under it (one harness call per task), a re-run task keeps its
+latest result.""")
+@click.argument("harness_results", type=click.Path(exists=True, path_type=Path))
+@click.option("--model-name", default=None, help="Model id to record (default: the harness's model_name, "
+                                                  "unless it is a local path).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def import_lm_eval_cmd(harness_json: Path, model_name: str | None, out: Path) -> None:
-    """Convert lm-evaluation-harness results JSON into hubtool eval results (for cards and releases)."""
-    from recipes.evaluate.lm_eval_import import import_file
+def import_lm_eval_cmd(harness_results: Path, model_name: str | None, out: Path) -> None:
+    """Convert lm-evaluation-harness results (a file or a whole output directory) into hubtool eval results."""
+    from recipes.evaluate.lm_eval_import import import_path
 
     try:
-        doc = import_file(harness_json, model_name)
+        doc = import_path(harness_results, model_name)
     except (ValueError, KeyError) as err:
-        raise click.ClickException(f"{harness_json}: {err}")
+        raise click.ClickException(f"{harness_results}: {err}")
+    _write_results(doc, out)
+
+
+def _write_results(doc: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    groups = sum(1 for r in doc["results"] if r["dataset"]["args"].get("subtasks"))
     click.echo(f"wrote {out}: {sum(len(r['metrics']) for r in doc['results'])} metrics from "
-               f"{len(doc['results'])} tasks ({doc['source']['name']})")
+               f"{len(doc['results'])} tasks ({groups} groups) of {doc['model'] or 'an unnamed model'} "
+               f"({doc['source']['name']})")
+
+
+@recipe.command("lm-eval", epilog="""\b
+Examples:
+  hubtool recipe lm-eval --model out/train/exp_2_111-merged --model-name hitz/latxa-8b --tasks hubtool_eu \\
+      --output-dir harness/exp_2_111 --out results/exp_2_111.json
+  hubtool recipe lm-eval --model hitz/latxa-8b --revision exp_2_111 --tasks eus_exams_eu,xstorycloze_eu \\
+      --num-fewshot 5 --backend vllm --python ~/venvs/vllm/bin/python --model-arg tensor_parallel_size=8 \\
+      --output-dir harness/exp_2_111 --out results/exp_2_111.json
+The bundled group `hubtool_eu` runs anywhere; harness tasks such as eus_exams_eu download their data.""")
+@click.option("--model", required=True, help="Model folder or Hub id.")
+@click.option("--revision", default=None, help="Branch or tag of a Hub model (a variant).")
+@click.option("--model-name", default=None, help="Model id for model-index (required for a local folder).")
+@click.option("--tasks", required=True, help="Comma-separated harness tasks or groups.")
+@click.option("--backend", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True)
+@click.option("--python", "python_cmd", default=None, help="Interpreter that runs the harness (vllm: the vLLM "
+                                                          "environment's).")
+@click.option("--num-fewshot", type=click.IntRange(0), default=None)
+@click.option("--limit", type=click.IntRange(1), default=None, help="First N examples of each task.")
+@click.option("--batch-size", default="auto", show_default=True)
+@click.option("--model-arg", "model_args", multiple=True, help="KEY=VALUE for the harness's --model_args "
+                                                               "(dtype, attn_implementation, tensor_parallel_size...).")
+@click.option("--include-path", "include_paths", multiple=True, type=click.Path(exists=True, file_okay=False,
+                                                                                path_type=Path))
+@click.option("--device", default=None)
+@click.option("--apply-chat-template", is_flag=True)
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The harness's --output_path (its results files stay there).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def lm_eval_cmd(model: str, revision: str | None, model_name: str | None, tasks: str, backend: str,
+                python_cmd: str | None, num_fewshot: int | None, limit: int | None, batch_size: str,
+                model_args: tuple[str, ...], include_paths: tuple[Path, ...], device: str | None,
+                apply_chat_template: bool, output_dir: Path, out: Path) -> None:
+    """Run lm-evaluation-harness (HF or vLLM backend) and import its results directory into hubtool eval results."""
+    from recipes.evaluate.lm_eval_run import LmEvalRun, run_lm_eval
+
+    if Path(model).exists() and not model_name:
+        raise click.UsageError("--model is a local folder: give --model-name, the Hub id the results belong to")
+    bad = [a for a in model_args if "=" not in a]
+    if bad:
+        raise click.UsageError(f"--model-arg {bad[0]!r}: expected KEY=VALUE")
+    run = LmEvalRun(model=model, tasks=[t.strip() for t in tasks.split(",") if t.strip()], output_dir=output_dir,
+                    backend=backend, revision=revision, num_fewshot=num_fewshot, batch_size=batch_size, limit=limit,
+                    include_paths=list(include_paths), model_args=dict(a.split("=", 1) for a in model_args),
+                    python=python_cmd, device=device, apply_chat_template=apply_chat_template)
+    try:
+        doc = run_lm_eval(run, model_name)
+    except (ValueError, RuntimeError) as err:
+        raise click.ClickException(str(err))
+    _write_results(doc, out)
 
 
 @recipe.command("train", epilog="""\b
@@ -285,14 +401,16 @@ The salt pseudonymizes usernames; keep it secret and stable between releases."""
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--name", required=True)
 @click.option("--language", default="eu", show_default=True)
-@click.option("--include-raw", is_flag=True, help="Also the unsanitized `arena` config (publish it privately).")
+@click.option("--include-raw", is_flag=True, help="Also the unsanitized `YY-MM` config (publish it privately).")
+@click.option("--period", default=None, help="Collection period YY-MM that names the configs (default: the month "
+                                             "of the first vote).")
 @click.option("--bootstrap", "bootstrap_rounds", type=click.IntRange(0), default=1000, show_default=True)
 @click.option("--salt-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Secret salt for username pseudonyms (default: env HUBTOOL_PREFERENCES_SALT).")
 @endpoint_option
-def preferences_cmd(source: str, out: Path, name: str, language: str, include_raw: bool, bootstrap_rounds: int,
-                    salt_file: Path | None, endpoint: str | None) -> None:
-    """Arena votes -> preference dataset (sanitized arena view, DPO pairs, KTO unpaired) + rankings."""
+def preferences_cmd(source: str, out: Path, name: str, language: str, include_raw: bool, period: str | None,
+                    bootstrap_rounds: int, salt_file: Path | None, endpoint: str | None) -> None:
+    """Arena votes -> preference dataset in the reference schema (sanitized, DPO, KTO, sampling) + rankings."""
     import os
 
     from recipes.preferences.build import build_preferences, load_votes
@@ -303,7 +421,8 @@ def preferences_cmd(source: str, out: Path, name: str, language: str, include_ra
     hub_target_if_needed(endpoint, source)  # --votes ORG/REPO: the export repo on that Hub
     votes = load_votes(source)
     try:
-        build_preferences(votes, out, name, language, salt, include_raw, bootstrap_rounds, source=source)
+        build_preferences(votes, out, name, language, salt, include_raw, bootstrap_rounds, source=source,
+                          period=period)
     except ValueError as err:
         raise click.ClickException(str(err))
     from hub_tools.artifacts.provenance import read_provenance

@@ -15,7 +15,12 @@ from hub_tools.cli.publish import print_plan, push_artifact
 CONFIG_HELP = "Space settings YAML (default: space/space.yaml of this checkout)."
 
 
-@click.group()
+@click.group(epilog="""\b
+Examples:
+  hubtool space run                                      # the sample models, from the local hub
+  hubtool space deploy --repo hitz/latxa-demo --dry-run
+  hubtool space loadtest http://127.0.0.1:7860 --voters 50 --votes 1000 --json
+""")
 def space() -> None:
     """The demo Space: streaming chat, arena and leaderboard (space/app.py)."""
 
@@ -110,16 +115,16 @@ def run(config: Path | None, host: str, port: int, votes_db: Path | None, endpoi
         os.environ["HUBTOOL_VOTES_DB"] = str(votes_db.resolve())
     hub_target(endpoint)  # binds every Hugging Face client of this process to the endpoint
     sys.path.insert(0, str(space_source()))
-    from app import create_demo  # noqa: E402  (space/app.py)
+    from app import create_demo, launch  # noqa: E402  (space/app.py)
     from settings import SettingsError, load_settings
 
     try:
         settings = load_settings(config)
+        demo = create_demo(settings)
     except SettingsError as err:
         raise click.ClickException(str(err))
-    demo = create_demo(settings)
     click.echo(f"serving {settings.title!r} ({len(settings.models)} models, votes in {settings.votes_db})", err=True)
-    demo.queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, show_error=True)
+    launch(demo, server_name=host, server_port=port, show_error=True)  # with the sign-in the settings ask for
 
 
 @space.command("loadtest", epilog="""\b

@@ -6,13 +6,17 @@ file (YAML or JSON)::
     users:
       - name: alice
         token_sha256: 5e88...   # or `token: hf_...` (plain; keep the file private)
-        orgs: [hitz]
+        orgs: [hitz]            # role "write" in hitz
+      - name: carol
+        token: hf_carol_token
+        orgs: [{name: hitz, role: read}]   # reads hitz's private repos, opens pull requests, cannot push
       - name: ci
         token: hf_ci_token
         admin: true             # may write to every namespace
 
-A user may read private repos and write repos in its own namespace and in its orgs; admins in all.
-Tokens are compared by their sha256 and never logged.
+A user may read private repos and write repos in its own namespace and in its orgs with role "write"
+(the default); with role "read" only read them (and, like anyone who can read a repo, open pull
+requests and discussions on it); admins everywhere. Tokens are compared by their sha256 and never logged.
 """
 from __future__ import annotations
 
@@ -25,15 +29,28 @@ import yaml
 
 from hub_tools.localhub.errors import HubError
 
+ROLES = ("read", "write")
+
 
 @dataclass(frozen=True)
 class User:
     name: str
-    orgs: tuple[str, ...] = ()
+    orgs: tuple[str, ...] = ()  # role "write"
     admin: bool = False
+    read_orgs: tuple[str, ...] = ()  # role "read"
+
+    def can_read(self, namespace: str) -> bool:
+        """Read private repos of ``namespace``."""
+        return self.can_access(namespace) or namespace.lower() in (o.lower() for o in self.read_orgs)
 
     def can_access(self, namespace: str) -> bool:
-        return self.admin or namespace == self.name or namespace in self.orgs
+        """Read private repos and write in ``namespace`` (names are matched without case, as on the Hub)."""
+        ns = namespace.lower()
+        return self.admin or ns == self.name.lower() or ns in (o.lower() for o in self.orgs)
+
+    def spelling(self, namespace: str) -> str | None:
+        """How this user spells ``namespace`` (its own name or one of its orgs), if it is one of them."""
+        return next((n for n in (self.name, *self.orgs, *self.read_orgs) if n.lower() == namespace.lower()), None)
 
 
 @dataclass
@@ -70,7 +87,8 @@ class TokenRegistry:
             for i, item in enumerate(data.get("users", [])):
                 if not isinstance(item, dict) or not item.get("name"):
                     raise ValueError(f"{users_file}: users[{i}] needs a 'name'")
-                user = User(str(item["name"]), tuple(item.get("orgs", ()) or ()), bool(item.get("admin", False)))
+                write, read = _org_roles(item.get("orgs") or (), f"{users_file}: users[{i}].orgs")
+                user = User(str(item["name"]), write, bool(item.get("admin", False)), read)
                 if item.get("token"):
                     reg.add(str(item["token"]), user)
                 elif item.get("token_sha256"):
@@ -78,6 +96,19 @@ class TokenRegistry:
                 else:
                     raise ValueError(f"{users_file}: users[{i}] ({user.name}) needs 'token' or 'token_sha256'")
         return reg
+
+
+def _org_roles(orgs, where: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``[hitz, {name: x, role: read}]`` -> (write orgs, read orgs)."""
+    write, read = [], []
+    for org in orgs:
+        name, role = (org, "write") if isinstance(org, str) else (
+            (org.get("name"), org.get("role", "write")) if isinstance(org, dict) else (None, None))
+        if not isinstance(name, str) or role not in ROLES:
+            raise ValueError(f"{where}: each org is a name or {{name, role}} with role one of {', '.join(ROLES)}; "
+                             f"got {org!r}")
+        (write if role == "write" else read).append(name)
+    return tuple(write), tuple(read)
 
 
 def _hash(token: str) -> str:

@@ -3,6 +3,9 @@ hubtool starts in the background when no endpoint is configured.
 
 A running hub writes ``server.json`` (url, pid) into its data dir; that is how other hubtool
 processes find it. The admin token lives in ``admin-token`` (mode 0600) beside it and is never printed.
+Tokens reach the server from a file or the environment (``HUBTOOL_HUB_TOKEN``), never from its command
+line, where any local user could read them in the process list. Everything the hub writes is 0600
+in a 0700 data dir.
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ log = logging.getLogger(__name__)
 STATE_FILE = "server.json"
 TOKEN_FILE = "admin-token"
 LOG_FILE = "server.log"
+TOKEN_ENV = "HUBTOOL_HUB_TOKEN"
+HEADER_TIMEOUT_S = 30.0  # a connection must send a complete request head within this (slow-loris guard)
 
 
 def default_home() -> Path:
@@ -51,7 +56,7 @@ def admin_token(data_dir: Path, create: bool = True) -> str | None:
         return path.read_text().strip()
     if not create:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _private_dir(path.parent)
     token = "hf_local_" + secrets.token_urlsafe(24)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -70,25 +75,53 @@ class HubProcess:
         return self.data_dir / TOKEN_FILE
 
 
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.chmod(path, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def read_token_file(path: str | Path) -> str:
+    """The first line of a token file; refused if other users may read it."""
+    path = Path(path)
+    if path.stat().st_mode & 0o077:
+        raise ValueError(f"{path} can be read by other users (mode {oct(path.stat().st_mode & 0o777)}): "
+                         f"run `chmod 600 {path}`")
+    lines = path.read_text().strip().splitlines()
+    if not lines or not lines[0].strip():
+        raise ValueError(f"{path} is empty: write the admin token on its first line")
+    return lines[0].strip()
+
+
 def serve(data_dir: str | Path, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
           users_file: str | Path | None = None, allow_remote: bool = False, enable_faults: bool = False,
-          access_log: bool = False) -> None:
-    """Serve the hub until interrupted. ``port=0`` picks a free port (written to server.json)."""
+          access_log: bool = False, header_timeout: float = HEADER_TIMEOUT_S) -> None:
+    """Serve the hub until interrupted. ``port=0`` picks a free port (written to server.json).
+
+    ``token`` is the admin token (the CLI reads it from ``--token-file`` or ``HUBTOOL_HUB_TOKEN``)."""
     import uvicorn
 
-    from hub_tools.localhub.app import LocalHubApp
+    from hub_tools.localhub.app import build_app
     from hub_tools.localhub.auth import TokenRegistry
+    from hub_tools.localhub.limits import header_timeout_protocol
     from hub_tools.localhub.storage import HubStore
 
     if not allow_remote and not is_loopback_host(host):
         raise ValueError(f"Refusing to listen on {host}: the local hub serves loopback addresses only "
                          "(127.0.0.1, ::1, localhost) unless --allow-remote is given")
     data_dir = Path(data_dir)
+    os.umask(0o077)  # this process serves private repos: nothing it creates is for other users
     store = HubStore(data_dir)
     if token is None and users_file is None:
         token = admin_token(data_dir)
     tokens = TokenRegistry.load(admin_token=token, users_file=users_file)
-    app = LocalHubApp(store, tokens, enable_faults=enable_faults)
+    app = build_app(store, tokens, enable_faults=enable_faults)
 
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -98,9 +131,10 @@ def serve(data_dir: str | Path, host: str = "127.0.0.1", port: int = 0, token: s
     bound_port = sock.getsockname()[1]
     url = f"http://{'[' + host.strip('[]') + ']' if family == socket.AF_INET6 else host}:{bound_port}"
     state = data_dir / STATE_FILE
-    state.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    _write_private(state, json.dumps({"url": url, "pid": os.getpid()}))
     log.info("local hub serving %s from %s", url, data_dir)
-    config = uvicorn.Config(app, log_level="warning", access_log=access_log, timeout_keep_alive=30, lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", access_log=access_log, timeout_keep_alive=30, lifespan="on",
+                            http=header_timeout_protocol(header_timeout), h11_max_incomplete_event_size=64 * 1024)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
@@ -135,17 +169,28 @@ def running_hub(data_dir: str | Path | None = None) -> HubProcess | None:
 
 def start_background(data_dir: str | Path | None = None, host: str = "127.0.0.1", port: int = 0,
                      extra_args: list[str] | None = None, timeout: float = 60.0) -> HubProcess:
-    """Start ``hubtool hub serve`` detached from this process and wait until it answers."""
+    """Start ``hubtool hub serve`` detached from this process and wait until it answers.
+
+    No token ever goes on its command line: the admin token is in DATA_DIR/admin-token (or passed with
+    ``--token-file`` in ``extra_args``), which the child reads itself."""
     data_dir = Path(data_dir or default_data_dir())
-    data_dir.mkdir(parents=True, exist_ok=True)
+    _private_dir(data_dir)
     (data_dir / STATE_FILE).unlink(missing_ok=True)
-    if not (extra_args and ("--token" in extra_args or "--users-file" in extra_args)):
+    extra_args = list(extra_args or [])
+    if "--token" in extra_args:
+        raise ValueError("Pass the admin token with --token-file or HUBTOOL_HUB_TOKEN, never on a command line")
+    if not ({"--token-file", "--users-file"} & set(extra_args)):
         admin_token(data_dir)
     cmd = [sys.executable, "-m", "hub_tools.cli", "hub", "serve", "--host", host, "--port", str(port),
-           "--data-dir", str(data_dir), *(extra_args or [])]
-    with open(data_dir / LOG_FILE, "ab") as logf:
+           "--data-dir", str(data_dir), *extra_args]
+    # The admin token of a background hub is the one in its admin-token file (what clients read), not one
+    # that happens to be in this process's environment.
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    log_fd = os.open(data_dir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.chmod(data_dir / LOG_FILE, 0o600)
+    with os.fdopen(log_fd, "ab") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, env=env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

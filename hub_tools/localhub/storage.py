@@ -4,178 +4,68 @@ content-addressed on disk (``objects/ab/cd/<sha256>``).
 A commit is one SQLite transaction over (tree, commit, ref): either every file of it becomes
 visible or none does. Blobs are written before the transaction; a failed commit only leaves
 unreferenced blobs behind, never a half-visible tree.
+
+Everything under the data dir is private to its owner: directories 0700, files 0600 (private repos
+live there). Repo ids are matched without regard to case, as on the Hub.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
-import json
 import os
 import re
 import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Iterator
 from pathlib import Path
-from collections.abc import Iterable, Iterator
 
-from hub_tools.hub import names
-from hub_tools.localhub.errors import HubError, bad_request, entry_not_found, revision_not_found
-
-SCHEMA_VERSION = 1
-REPO_TYPES = ("model", "dataset", "space")
-SPACE_SDKS = ("gradio", "docker", "static", "streamlit")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS repos(
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    type TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
-    private INTEGER NOT NULL DEFAULT 0, sdk TEXT, created_at TEXT NOT NULL,
-    UNIQUE(type, namespace, name));
-CREATE TABLE IF NOT EXISTS blobs(sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, git_sha1 TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS repo_lfs(repo_id INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY(repo_id, sha256));
-CREATE TABLE IF NOT EXISTS trees(
-    tree_sha TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
-    lfs INTEGER NOT NULL, PRIMARY KEY(tree_sha, path));
-CREATE TABLE IF NOT EXISTS commits(
-    repo_id INTEGER NOT NULL, sha TEXT NOT NULL, parent TEXT, tree_sha TEXT NOT NULL,
-    title TEXT NOT NULL, message TEXT NOT NULL, author TEXT NOT NULL, created_at TEXT NOT NULL,
-    PRIMARY KEY(repo_id, sha));
-CREATE TABLE IF NOT EXISTS refs(
-    repo_id INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, commit_sha TEXT NOT NULL,
-    message TEXT, PRIMARY KEY(repo_id, kind, name));
-CREATE TABLE IF NOT EXISTS collections(
-    slug TEXT PRIMARY KEY, namespace TEXT NOT NULL, title TEXT NOT NULL, description TEXT,
-    private INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS collection_items(
-    slug TEXT NOT NULL, object_id TEXT NOT NULL, item_id TEXT NOT NULL, item_type TEXT NOT NULL,
-    position INTEGER NOT NULL, note TEXT, PRIMARY KEY(slug, item_type, item_id));
-CREATE TABLE IF NOT EXISTS space_variables(
-    repo_id INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, description TEXT,
-    updated_at TEXT NOT NULL, PRIMARY KEY(repo_id, key));
-"""
-
-# Default .gitattributes of a new Hub repo: which files git would keep in LFS.
-LFS_SUFFIXES = (
-    ".7z", ".arrow", ".bin", ".bz2", ".ckpt", ".ftz", ".gz", ".h5", ".joblib", ".lz4", ".mlmodel",
-    ".model", ".msgpack", ".npy", ".npz", ".onnx", ".ot", ".parquet", ".pb", ".pickle", ".pkl", ".pt",
-    ".pth", ".rar", ".safetensors", ".tar", ".tflite", ".tgz", ".wasm", ".xz", ".zip", ".zst",
-    ".png", ".jpg", ".jpeg", ".webp", ".gif", ".wav", ".mp3", ".flac", ".ogg", ".mp4",
+from hub_tools.localhub.errors import (
+    HubError,
+    bad_request,
+    entry_not_found,
+    revision_not_found,
 )
-GITATTRIBUTES = "".join(f"*{s} filter=lfs diff=lfs merge=lfs -text\n" for s in LFS_SUFFIXES)
-REGULAR_MAX_SIZE = 5 * 1024 * 1024  # huggingface_hub reads regular files whole: keep them small
+from hub_tools.localhub.model import (
+    GITATTRIBUTES,
+    REPO_TYPES,
+    RESERVED_NAMESPACES,
+    SPACE_SDKS,
+    Commit,
+    Entry,
+    FileOp,
+    Repo,
+    check_name,
+    check_no_file_dir_clash,
+    check_ref_name,
+    git_blob_sha1,
+    is_hex,
+    utcnow,
+)
+from hub_tools.localhub.schema import (  # noqa: F401  (open_private and private_dir: re-exported helpers)
+    DB_FILE,
+    MIGRATIONS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    open_private,
+    private_dir,
+)
+from hub_tools.localhub.store_collections import CollectionStore
+from hub_tools.localhub.store_discussions import DiscussionStore
 
-_HEX40 = names.HEX40
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-RESERVED_NAMESPACES = {"api", "datasets", "spaces", "models", "collections", "_lfs", "organizations", "settings"}
-
-
-def utcnow() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def git_blob_sha1(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def lfs_pointer(sha256: str, size: int) -> bytes:
-    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
-
-
-def check_name(part: str, what: str) -> None:
-    try:
-        names.check_name(part, what)
-    except names.InvalidName as err:
-        raise bad_request(str(err)) from None
-
-
-def check_repo_path(path: object) -> str:
-    """A path inside a repo: relative, no '..' or empty segments, no control characters."""
-    if not isinstance(path, str) or not path or len(path) > 1000:
-        raise bad_request(f"Invalid path {path!r}: expected a non-empty relative path")
-    if path.startswith("/") or "\\" in path or any(ord(c) < 32 for c in path):
-        raise bad_request(f"Invalid path {path!r}: absolute paths, backslashes and control characters are refused")
-    parts = path.split("/")
-    if any(p in ("", ".", "..") for p in parts) or parts[0] == ".git":
-        raise bad_request(f"Invalid path {path!r}: '..', '.', empty segments and .git/ are refused")
-    return path
+_SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
 
 
-def check_ref_name(name: str, what: str = "branch") -> None:
-    try:
-        names.check_ref_name(name, what)
-    except names.InvalidName as err:
-        raise bad_request(str(err)) from None
+def ref_kind(revision: str) -> tuple[str | None, str]:
+    """``refs/heads/x`` -> (branch, x); ``refs/tags/x`` -> (tag, x); ``refs/pr/N`` -> (pr, N); else (None, rev)."""
+    for prefix, kind in (("refs/heads/", "branch"), ("refs/tags/", "tag"), ("refs/pr/", "pr")):
+        if revision.startswith(prefix):
+            return kind, revision[len(prefix):]
+    return None, revision
 
 
-@dataclass(frozen=True)
-class Repo:
-    id: int
-    type: str
-    namespace: str
-    name: str
-    private: bool
-    sdk: str | None
-    created_at: str
-
-    @property
-    def repo_id(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    @property
-    def url_prefix(self) -> str:
-        return "" if self.type == "model" else f"{self.type}s/"
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A file in a tree."""
-
-    path: str
-    sha256: str
-    size: int
-    lfs: bool
-    git_sha1: str  # git blob id of the content (regular files)
-
-    @property
-    def oid(self) -> str:
-        """The git object id the Hub reports: the blob of the content, or of the LFS pointer."""
-        if self.lfs:
-            return git_blob_sha1(lfs_pointer(self.sha256, self.size))
-        return self.git_sha1
-
-    @property
-    def etag(self) -> str:
-        return self.sha256 if self.lfs else self.git_sha1
-
-
-@dataclass(frozen=True)
-class Commit:
-    sha: str
-    parent: str | None
-    tree_sha: str
-    title: str
-    message: str
-    author: str
-    created_at: str
-
-
-@dataclass
-class FileOp:
-    """One operation of a commit, already checked for shape. For additions the blob is stored."""
-
-    kind: str  # "add" | "delete_file" | "delete_folder"
-    path: str
-    sha256: str = ""
-    size: int = 0
-    lfs: bool = False
-
-
-class HubStore:
+class HubStore(CollectionStore, DiscussionStore):
     """All state of one local hub. Thread-safe: one connection, serialised by a lock."""
 
     def __init__(self, data_dir: str | os.PathLike[str]):
@@ -183,24 +73,42 @@ class HubStore:
         self.objects = self.root / "objects"
         self.tmp = self.root / "tmp"
         for d in (self.root, self.objects, self.tmp):
-            d.mkdir(parents=True, exist_ok=True)
+            private_dir(d)
         for leftover in self.tmp.iterdir():  # partial uploads of a previous run
             leftover.unlink(missing_ok=True)
+        db_path = self.root / DB_FILE
+        open_private(db_path, "ab").close()  # SQLite gives its -wal and -shm files the mode of the database
+        for extra in (db_path.with_name(DB_FILE + "-wal"), db_path.with_name(DB_FILE + "-shm")):
+            if extra.exists():
+                os.chmod(extra, 0o600)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.root / "hub.sqlite3", check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         with self._lock:
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 self._db.execute("INSERT INTO meta VALUES('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row["value"]) != SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.root}: hub data has schema version {row['value']}, this hubtool reads {SCHEMA_VERSION}"
-                )
+            else:
+                self._migrate(int(row["value"]))
+            try:  # no two repos whose ids differ only in case
+                self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS repos_nocase ON repos(type, namespace COLLATE "
+                                 "NOCASE, name COLLATE NOCASE)")
+            except sqlite3.IntegrityError:  # data from an older hubtool holds such a pair: lookups pick the first
+                pass
+
+    def _migrate(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"{self.root}: hub data has schema version {version}, this hubtool reads "
+                               f"{SCHEMA_VERSION} and older: upgrade hubtool")
+        with self._write() as db:
+            for v in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[v]:
+                    db.execute(statement)
+            db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         with self._lock:
@@ -235,7 +143,7 @@ class HubStore:
         sha = hashlib.sha256(data).hexdigest()
         if self.blob(sha) is None:
             tmp = self.tmp / uuid.uuid4().hex
-            with open(tmp, "wb") as f:
+            with open_private(tmp) as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
@@ -245,7 +153,8 @@ class HubStore:
     def adopt_blob(self, tmp_path: Path, sha256: str, size: int, git_sha1: str) -> None:
         """Move a fully written and hashed temp file into the object store."""
         target = self.blob_path(sha256)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(tmp_path, 0o600)
         os.replace(tmp_path, target)
         with self._write() as db:
             db.execute("INSERT OR IGNORE INTO blobs VALUES(?,?,?)", (sha256, size, git_sha1))
@@ -255,7 +164,14 @@ class HubStore:
             db.execute("INSERT OR IGNORE INTO repo_lfs VALUES(?,?)", (repo.id, sha256))
 
     def repo_has_lfs(self, repo: Repo, sha256: str) -> bool:
+        """Whether ``sha256`` was uploaded to this repo (or proven readable by its uploader, see lfs.batch)."""
         return bool(self._read("SELECT 1 FROM repo_lfs WHERE repo_id=? AND sha256=?", (repo.id, sha256)))
+
+    def repos_serving(self, sha256: str) -> list[Repo]:
+        """Repos with a commit whose tree holds this LFS object: where it can be downloaded from."""
+        rows = self._read("SELECT DISTINCT r.* FROM trees t JOIN commits c ON c.tree_sha=t.tree_sha "
+                          "JOIN repos r ON r.id=c.repo_id WHERE t.sha256=? AND t.lfs=1", (sha256,))
+        return [self._repo(r) for r in rows]
 
     # -- repos --------------------------------------------------------------------------------
     def _repo(self, row: sqlite3.Row) -> Repo:
@@ -263,8 +179,15 @@ class HubStore:
                     row["created_at"])
 
     def get_repo(self, repo_type: str, namespace: str, name: str) -> Repo | None:
-        rows = self._read("SELECT * FROM repos WHERE type=? AND namespace=? AND name=?", (repo_type, namespace, name))
+        rows = self._read("SELECT * FROM repos WHERE type=? AND namespace=? COLLATE NOCASE AND name=? COLLATE NOCASE "
+                          "ORDER BY id", (repo_type, namespace, name))
         return self._repo(rows[0]) if rows else None
+
+    def namespace_spelling(self, namespace: str) -> str:
+        """How an existing namespace is spelled (namespaces are matched without case); else as given."""
+        rows = self._read("SELECT namespace FROM repos WHERE namespace=? COLLATE NOCASE ORDER BY id LIMIT 1",
+                          (namespace,))
+        return rows[0]["namespace"] if rows else namespace
 
     def repo_by_id(self, repo_pk: int) -> Repo | None:
         rows = self._read("SELECT * FROM repos WHERE id=?", (repo_pk,))
@@ -272,7 +195,8 @@ class HubStore:
 
     def list_repos(self, repo_type: str, author: str | None = None) -> list[Repo]:
         if author:
-            rows = self._read("SELECT * FROM repos WHERE type=? AND namespace=? ORDER BY id", (repo_type, author))
+            rows = self._read("SELECT * FROM repos WHERE type=? AND namespace=? COLLATE NOCASE ORDER BY id",
+                              (repo_type, author))
         else:
             rows = self._read("SELECT * FROM repos WHERE type=? ORDER BY id", (repo_type,))
         return [self._repo(r) for r in rows]
@@ -299,7 +223,7 @@ class HubStore:
             sha, size = self.put_blob_bytes(data)
             ops.append(FileOp("add", path, sha, size, False))
         with self._write() as db:
-            if db.execute("SELECT 1 FROM repos WHERE type=? AND namespace=? AND name=?",
+            if db.execute("SELECT 1 FROM repos WHERE type=? AND namespace=? COLLATE NOCASE AND name=? COLLATE NOCASE",
                           (repo_type, namespace, name)).fetchone():
                 raise HubError(409, f"You already created this {repo_type} repo: {namespace}/{name}")
             cur = db.execute(
@@ -312,7 +236,7 @@ class HubStore:
 
     def delete_repo(self, repo: Repo) -> None:
         with self._write() as db:
-            for table in ("refs", "commits", "repo_lfs", "space_variables"):
+            for table in ("refs", "commits", "repo_lfs", "space_variables", "discussions", "discussion_events"):
                 db.execute(f"DELETE FROM {table} WHERE repo_id=?", (repo.id,))
             db.execute("DELETE FROM repos WHERE id=?", (repo.id,))
             db.execute("DELETE FROM collection_items WHERE item_type=? AND item_id=?", (repo.type, repo.repo_id))
@@ -345,16 +269,20 @@ class HubStore:
         return rows[0]["commit_sha"] if rows else None
 
     def resolve(self, repo: Repo, revision: str) -> str:
-        """A branch, a tag (plain or as refs/heads/x, refs/tags/x) or a full commit sha -> commit sha."""
+        """A branch, a tag (plain or as refs/heads/x, refs/tags/x), a pull request (refs/pr/N) or a commit sha,
+        full or a unique prefix of at least 7 hex digits -> commit sha. A branch wins over a tag of its name."""
         rev = revision
-        if rev.startswith("refs/heads/"):
-            found = self.ref(repo, "branch", rev[len("refs/heads/"):])
-        elif rev.startswith("refs/tags/"):
-            found = self.ref(repo, "tag", rev[len("refs/tags/"):])
+        kind, name = ref_kind(rev)
+        if kind is not None:
+            found = self.ref(repo, kind, name)
         else:
             found = self.ref(repo, "branch", rev) or self.ref(repo, "tag", rev)
-            if found is None and _HEX40.match(rev) and self.commit(repo, rev) is not None:
+            if found is None and is_hex(rev, 40) and self.commit(repo, rev) is not None:
                 found = rev
+            elif found is None and _SHORT_SHA.match(rev):
+                rows = self._read("SELECT sha FROM commits WHERE repo_id=? AND sha LIKE ? LIMIT 2",
+                                  (repo.id, rev + "%"))
+                found = rows[0]["sha"] if len(rows) == 1 else None
         if found is None:
             raise revision_not_found(revision)
         return found
@@ -364,9 +292,6 @@ class HubStore:
         with self._write() as db:
             if db.execute("SELECT 1 FROM refs WHERE repo_id=? AND kind=? AND name=?", (repo.id, kind, name)).fetchone():
                 raise HubError(409, f"{kind.capitalize()} {name!r} already exists in {repo.repo_id}")
-            other = "tag" if kind == "branch" else "branch"
-            if db.execute("SELECT 1 FROM refs WHERE repo_id=? AND kind=? AND name=?", (repo.id, other, name)).fetchone():
-                raise HubError(409, f"A {other} named {name!r} already exists in {repo.repo_id}")
             db.execute("INSERT INTO refs VALUES(?,?,?,?,?)", (repo.id, kind, name, commit_sha, message))
 
     def delete_ref(self, repo: Repo, kind: str, name: str) -> None:
@@ -407,15 +332,17 @@ class HubStore:
         return self.tree(c.tree_sha)
 
     def create_commit(self, repo: Repo, branch: str, ops: list[FileOp], title: str, message: str, author: str,
-                      parent_commit: str | None) -> str:
-        """Apply ``ops`` on top of ``branch`` atomically; 412 if ``parent_commit`` is not the branch head."""
+                      parent_commit: str | None, kind: str = "branch") -> str:
+        """Apply ``ops`` on top of ``branch`` (a pull request's number with kind="pr") atomically; 412 if
+        ``parent_commit`` is not its head."""
         with self._write() as db:
-            return self._commit_in_tx(db, repo, branch, ops, title, message, author, parent_commit)
+            return self._commit_in_tx(db, repo, branch, ops, title, message, author, parent_commit, kind=kind)
 
     def _commit_in_tx(self, db: sqlite3.Connection, repo: Repo, branch: str, ops: list[FileOp], title: str,
-                      message: str, author: str, parent_commit: str | None, create_branch: bool = False) -> str:
-        head_row = db.execute("SELECT commit_sha FROM refs WHERE repo_id=? AND kind='branch' AND name=?",
-                              (repo.id, branch)).fetchone()
+                      message: str, author: str, parent_commit: str | None, create_branch: bool = False,
+                      kind: str = "branch") -> str:
+        head_row = db.execute("SELECT commit_sha FROM refs WHERE repo_id=? AND kind=? AND name=?",
+                              (repo.id, kind, branch)).fetchone()
         if head_row is None and not create_branch:
             raise revision_not_found(branch)
         head = head_row["commit_sha"] if head_row else None
@@ -428,6 +355,8 @@ class HubStore:
                                   (repo.id, head)).fetchone()["tree_sha"]
             files = self.tree(tree_sha)
         for op in ops:
+            if op.kind == "delete_file" and op.path not in files and any(p.startswith(op.path + "/") for p in files):
+                op = FileOp("delete_folder", op.path)  # the Hub deletes a folder named without its trailing "/"
             if op.kind == "delete_file":
                 if op.path not in files:
                     raise entry_not_found(f"{op.path} (A file with this name doesn't exist)", head)
@@ -444,7 +373,12 @@ class HubStore:
                 if row is None:  # guarded earlier; keeps the invariant that trees only point at stored blobs
                     raise bad_request(f"{op.path}: content {op.sha256} was never uploaded")
                 files[op.path] = Entry(op.path, op.sha256, op.size, op.lfs, row["git_sha1"])
-        _check_no_file_dir_clash(files)
+        return self._write_commit(db, repo, kind, branch, files, head, title, message, author)
+
+    def _write_commit(self, db: sqlite3.Connection, repo: Repo, kind: str, ref: str, files: dict[str, Entry],
+                      head: str | None, title: str, message: str, author: str) -> str:
+        """Store the tree ``files`` as a commit on top of ``head`` and move the ref (kind, ref) to it."""
+        check_no_file_dir_clash(files)
         tree_sha = hashlib.sha1(
             "".join(f"{p}\0{e.sha256}\0{int(e.lfs)}\n" for p, e in sorted(files.items())).encode()
         ).hexdigest()
@@ -457,120 +391,8 @@ class HubStore:
             .encode()).hexdigest()
         db.execute("INSERT INTO commits VALUES(?,?,?,?,?,?,?,?)",
                    (repo.id, sha, head, tree_sha, title, message, author, created))
-        db.execute("INSERT OR REPLACE INTO refs VALUES(?,?,?,?,?)", (repo.id, "branch", branch, sha, None))
+        db.execute("INSERT OR REPLACE INTO refs VALUES(?,?,?,?,?)", (repo.id, kind, ref, sha, None))
+        if kind == "pr":
+            self._pr_commit_event(db, repo, int(ref), sha, title, author)
         return sha
 
-    # -- collections --------------------------------------------------------------------------
-    def create_collection(self, namespace: str, title: str, description: str | None, private: bool) -> str:
-        check_name(namespace, "namespace")
-        if not title or len(title) > 60:
-            raise bad_request("A collection title must have 1 to 60 characters")
-        existing = self._read("SELECT slug FROM collections WHERE namespace=? AND title=?", (namespace, title))
-        if existing:
-            err = HubError(409, f"A collection titled {title!r} already exists in {namespace}")
-            err.extra = {"slug": existing[0]["slug"]}  # type: ignore[attr-defined]
-            raise err
-        slug_title = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "collection"
-        slug = f"{namespace}/{slug_title}-{uuid.uuid4().hex[:24]}"
-        now = utcnow()
-        with self._write() as db:
-            db.execute("INSERT INTO collections VALUES(?,?,?,?,?,?,?)",
-                       (slug, namespace, title, description, int(private), now, now))
-        return slug
-
-    def collection(self, slug: str) -> sqlite3.Row | None:
-        rows = self._read("SELECT * FROM collections WHERE slug=?", (slug,))
-        return rows[0] if rows else None
-
-    def collections(self, owner: str | None) -> list[sqlite3.Row]:
-        if owner:
-            return self._read("SELECT * FROM collections WHERE namespace=? ORDER BY created_at", (owner,))
-        return self._read("SELECT * FROM collections ORDER BY created_at")
-
-    def collection_items(self, slug: str) -> list[sqlite3.Row]:
-        return self._read("SELECT * FROM collection_items WHERE slug=? ORDER BY position", (slug,))
-
-    def add_collection_item(self, slug: str, item_id: str, item_type: str, note: str | None) -> None:
-        with self._write() as db:
-            if db.execute("SELECT 1 FROM collection_items WHERE slug=? AND item_type=? AND item_id=?",
-                          (slug, item_type, item_id)).fetchone():
-                raise HubError(409, f"{item_type} {item_id} is already in collection {slug}")
-            pos = db.execute("SELECT COALESCE(MAX(position)+1, 0) FROM collection_items WHERE slug=?",
-                             (slug,)).fetchone()[0]
-            db.execute("INSERT INTO collection_items VALUES(?,?,?,?,?,?)",
-                       (slug, uuid.uuid4().hex[:24], item_id, item_type, pos, note))
-            db.execute("UPDATE collections SET updated_at=? WHERE slug=?", (utcnow(), slug))
-
-    def update_collection(self, slug: str, fields: dict) -> None:
-        allowed = {k: v for k, v in fields.items() if k in ("title", "description", "private")}
-        with self._write() as db:
-            for key, value in allowed.items():
-                db.execute(f"UPDATE collections SET {key}=? WHERE slug=?",
-                           (int(value) if key == "private" else value, slug))
-            db.execute("UPDATE collections SET updated_at=? WHERE slug=?", (utcnow(), slug))
-
-    def update_collection_item(self, slug: str, object_id: str, note: str | None, position: int | None) -> bool:
-        with self._write() as db:
-            row = db.execute("SELECT * FROM collection_items WHERE slug=? AND object_id=?", (slug, object_id)).fetchone()
-            if row is None:
-                return False
-            if note is not None:
-                db.execute("UPDATE collection_items SET note=? WHERE slug=? AND object_id=?", (note, slug, object_id))
-            if position is not None:
-                db.execute("UPDATE collection_items SET position=? WHERE slug=? AND object_id=?",
-                           (position, slug, object_id))
-            db.execute("UPDATE collections SET updated_at=? WHERE slug=?", (utcnow(), slug))
-            return True
-
-    def delete_collection_item(self, slug: str, object_id: str) -> bool:
-        with self._write() as db:
-            return db.execute("DELETE FROM collection_items WHERE slug=? AND object_id=?",
-                              (slug, object_id)).rowcount > 0
-
-    def delete_collection(self, slug: str) -> None:
-        with self._write() as db:
-            db.execute("DELETE FROM collection_items WHERE slug=?", (slug,))
-            db.execute("DELETE FROM collections WHERE slug=?", (slug,))
-
-
-def _check_no_file_dir_clash(files: dict[str, Entry]) -> None:
-    paths = set(files)
-    for p in paths:
-        parts = p.split("/")
-        for i in range(1, len(parts)):
-            prefix = "/".join(parts[:i])
-            if prefix in paths:
-                raise bad_request(f"Path clash: {prefix!r} is a file, so {p!r} cannot be created under it")
-
-
-def decode_regular_content(value: dict) -> bytes:
-    """Content of a ``file`` line of an NDJSON commit (base64, or utf-8 text)."""
-    content = value.get("content")
-    if not isinstance(content, str):
-        raise bad_request(f"{value.get('path')}: 'content' must be a string")
-    encoding = value.get("encoding", "utf-8")
-    if encoding == "base64":
-        try:
-            return base64.b64decode(content, validate=True)
-        except ValueError:
-            raise bad_request(f"{value.get('path')}: content is not valid base64") from None
-    if encoding in ("utf-8", "utf8"):
-        return content.encode()
-    raise bad_request(f"{value.get('path')}: unknown encoding {encoding!r}")
-
-
-def is_hex(value: object, length: int) -> bool:
-    return isinstance(value, str) and bool((_HEX40 if length == 40 else _HEX64).match(value))
-
-
-def directories_of(paths: Iterable[str]) -> set[str]:
-    dirs: set[str] = set()
-    for p in paths:
-        parts = p.split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            dirs.add("/".join(parts[:i]))
-    return dirs
-
-
-def dir_oid(entries: Iterable[Entry]) -> str:
-    return hashlib.sha1(json.dumps(sorted((e.path, e.oid) for e in entries)).encode()).hexdigest()

@@ -5,7 +5,7 @@ Every path handed to a recipe is relative to the folder of its config file (the 
 there), so the resolved config recorded in hubtool.json never holds a local absolute path, and the same
 project built in two folders records the same config.
 
-Why one module over 400 lines: it is the table of every recipe's input slots (``RECIPES`` at the end),
+Long module: it is the table of every recipe's input slots (``RECIPES`` at the end),
 one short section per recipe; reading them side by side is how the slots stay consistent.
 """
 from __future__ import annotations

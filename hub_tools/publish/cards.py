@@ -44,6 +44,17 @@ class CardContext:
     eval_results: Path | None = None
     template: Path | None = None
     base_model: str | None = None
+    # evaluation results of the release's models by repo id (a base model's are drawn next to this one's)
+    release_eval_results: dict[str, Path] = field(default_factory=dict)
+    sections: dict[str, Any] = field(default_factory=dict)  # computed at release: "changes" (hub_tools.publish.diff)
+
+
+@dataclass
+class CardFiles:
+    """A rendered card: README.md's text and the pictures it links (path in the repo -> PNG bytes)."""
+
+    text: str
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def size_category(n: int) -> str:
@@ -135,6 +146,7 @@ def _common(ctx: CardContext, prov: Provenance) -> dict[str, Any]:
         "license_text": fields.get("license_text") or LICENSE_TEXT.get(license_id, f"`{license_id}`"),
         "citation": fields.get("citation"), "lineage": [s.model_dump() for s in prov.lineage],
         "source_datasets": [s.model_dump() for s in prov.source_datasets],
+        "sections": ctx.sections, "pictures": [],
     }
 
 
@@ -145,6 +157,13 @@ _NOT_METADATA = {"description", "citation", "license_text", "title"}
 
 def render_card(folder: str | Path, ctx: CardContext, stats: dict | None = None) -> str:
     """The README.md text for the artifact in ``folder``."""
+    return render_card_files(folder, ctx, stats).text
+
+
+def render_card_files(folder: str | Path, ctx: CardContext, stats: dict | None = None) -> CardFiles:
+    """The README.md text and the pictures it links, drawn from the artifact's data."""
+    from hub_tools.publish import pictures
+
     folder = Path(folder)
     prov = read_provenance(folder)
     fields = {**prov.card, **ctx.fields}
@@ -168,9 +187,10 @@ def render_card(folder: str | Path, ctx: CardContext, stats: dict | None = None)
             configs=layout.configs_yaml(), dataset_info=dataset_info_yaml(folder, layout, stats),
             **{k: v for k, v in extra.items() if k not in _STANDARD_DATASET | {"source_datasets"}},
         )
+        common["pictures"] = pictures.dataset_pictures(folder, ctx.kind, stats, prov.statistics)
         body = env.get_template(ctx.template.name if ctx.template else "dataset.md.j2").render(
             card_data=data.to_yaml(), stats=stats, size_human=_human(stats["bytes_total"]), **common)
-        return str(DatasetCard(body))
+        return CardFiles(str(DatasetCard(body)), {p.path: p.png for p in common["pictures"]})
     if ctx.kind in ("model", "adapter"):
         from hub_tools.validate.model_checks import model_stats
 
@@ -189,24 +209,36 @@ def render_card(folder: str | Path, ctx: CardContext, stats: dict | None = None)
             **{k: v for k, v in extra.items() if k not in {"license", "datasets", "tags", "base_model",
                                                              "base_model_relation", "pretty_name"}},
         )
+        base_results = ctx.release_eval_results.get(base) if base else None
+        common["pictures"] = pictures.model_pictures(folder, evals, load_eval_results(base_results) if base_results
+                                                     else None, base)
         body = env.get_template(ctx.template.name if ctx.template else "model.md.j2").render(
             card_data=data.to_yaml(), stats=stats, base_model=base, datasets=fields.get("datasets") or [],
             eval_results=evals or [], **common)
-        return str(ModelCard(body))
+        return CardFiles(str(ModelCard(body)), {p.path: p.png for p in common["pictures"]})
     from hub_tools.validate.space_checks import space_metadata
 
     meta = space_metadata(common["title"], {k: v for k, v in fields.items() if k not in _NOT_METADATA})
     data = SpaceCardData(license=fields.get("license", ctx.license), **{k: v for k, v in meta.items() if k != "license"})
     body = env.get_template(ctx.template.name if ctx.template else "space.md.j2").render(
         card_data=data.to_yaml(), models=meta.get("models", []), app_file=meta["app_file"], **common)
-    return str(SpaceCard(body))
+    return CardFiles(str(SpaceCard(body)))
 
 
 def write_card(folder: str | Path, ctx: CardContext, out: str | Path | None = None, stats: dict | None = None) -> Path:
-    text = render_card(folder, ctx, stats)
+    """README.md (and its pictures, replacing the previous ones) into ``out`` or the artifact folder."""
+    import shutil
+
+    from hub_tools.publish.pictures import PICTURES_DIR
+
+    card = render_card_files(folder, ctx, stats)
     target = Path(out) / "README.md" if out else Path(folder) / "README.md"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    target.write_text(card.text, encoding="utf-8")
+    shutil.rmtree(target.parent / PICTURES_DIR, ignore_errors=True)
+    for rel, data in card.files.items():
+        (target.parent / rel).parent.mkdir(parents=True, exist_ok=True)
+        (target.parent / rel).write_bytes(data)
     return target
 
 
@@ -216,4 +248,6 @@ def context_for(manifest, art) -> CardContext:
         name=art.name, kind=art.kind, repo_id=manifest.repo_id(art), license=manifest.license,
         languages=manifest.languages, revision=art.branch, version=manifest.version, fields=dict(art.card),
         eval_results=(manifest.base_dir / art.eval_results) if art.eval_results else None,
-        template=(manifest.base_dir / art.template) if art.template else None)
+        template=(manifest.base_dir / art.template) if art.template else None,
+        release_eval_results={manifest.repo_id(a): manifest.base_dir / a.eval_results for a in manifest.artifacts
+                              if a.kind in ("model", "adapter") and a.eval_results and a.branch == "main"})

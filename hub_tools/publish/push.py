@@ -4,8 +4,10 @@ The plan compares local content hashes with the remote tree (sha256 for LFS file
 regular files), so unchanged files are never uploaded again and a push with nothing to change makes
 no commit. The repo ends up equal to the folder: remote files the folder lacks are deleted (except
 .gitattributes). ``hubtool.json`` is compared by its identity (run-time facts such as timestamps left
-out): a rebuilt, otherwise identical artifact keeps the published record and makes no commit. A failed attempt is retried with backoff on 429/5xx/network errors by planning
-again: if the lost answer was a commit that did land, the new plan is empty and nothing is repeated.
+out): a rebuilt, otherwise identical artifact keeps the published record and makes no commit. A failed
+attempt is retried with backoff on RETRY_STATUSES (the list docs/releasing.md gives), a 412 (stale parent)
+and network errors, by planning again: if the lost answer was a commit that did land, the new plan is empty
+and nothing is repeated.
 """
 from __future__ import annotations
 
@@ -90,7 +92,8 @@ def explain_http_error(err: HfHubHTTPError, repo_id: str, endpoint: str) -> str:
     return f"{endpoint} answered {status} for {repo_id}{detail}."
 
 
-def _local_files(folder: Path, card_text: str | None) -> dict[str, bytes | Path]:
+def _local_files(folder: Path, card_text: str | None,
+                 extra_files: dict[str, bytes] | None = None) -> dict[str, bytes | Path]:
     files: dict[str, bytes | Path] = {}
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder)
@@ -98,6 +101,7 @@ def _local_files(folder: Path, card_text: str | None) -> dict[str, bytes | Path]
             files[rel.as_posix()] = p
     if card_text is not None:
         files["README.md"] = card_text.encode("utf-8")
+    files.update(extra_files or {})  # generated with the card (its pictures), held in memory like it
     return files
 
 
@@ -119,7 +123,7 @@ def _hashes(source: bytes | Path) -> tuple[int, str, str]:
 
 
 def plan_push(api: HfApi, folder: Path, repo_id: str, repo_type: str, revision: str = "main",
-              card_text: str | None = None) -> PushPlan:
+              card_text: str | None = None, extra_files: dict[str, bytes] | None = None) -> PushPlan:
     """What a push would change, read-only."""
     repo_exists = branch_exists = True
     head = None
@@ -134,7 +138,7 @@ def plan_push(api: HfApi, folder: Path, repo_id: str, repo_type: str, revision: 
     except RevisionNotFoundError:
         branch_exists = False
     plan = PushPlan(repo_id, repo_type, revision, repo_exists, branch_exists, head)
-    local = _local_files(folder, card_text)
+    local = _local_files(folder, card_text, extra_files)
     for path, source in local.items():
         size, sha256, git = _hashes(source)
         r = remote.get(path)
@@ -163,7 +167,8 @@ def _same_provenance(api: HfApi, repo_id: str, repo_type: str, head: str | None,
 
 
 def execute_push(api: HfApi, plan: PushPlan, folder: Path, message: str, description: str = "",
-                 private: bool = False, space_sdk: str | None = None, card_text: str | None = None) -> str | None:
+                 private: bool = False, space_sdk: str | None = None, card_text: str | None = None,
+                 extra_files: dict[str, bytes] | None = None) -> str | None:
     """Apply a plan as one commit. Returns the commit sha, or None if there was nothing to do."""
     if not plan.repo_exists:
         api.create_repo(plan.repo_id, repo_type=plan.repo_type, private=private, exist_ok=True,
@@ -172,7 +177,7 @@ def execute_push(api: HfApi, plan: PushPlan, folder: Path, message: str, descrip
         api.create_branch(plan.repo_id, repo_type=plan.repo_type, branch=plan.revision, exist_ok=True)
     if plan.empty:
         return None
-    local = _local_files(folder, card_text)
+    local = _local_files(folder, card_text, extra_files)
     ops: list = [CommitOperationAdd(c.path, local[c.path]) for c in plan.to_upload]
     ops += [CommitOperationDelete(c.path) for c in plan.to_remove]
     if not ops:
@@ -201,7 +206,8 @@ class PushResult:
 
 def push(api: HfApi, folder: Path, repo_id: str, repo_type: str, revision: str, message: str,
          description: str = "", private: bool = False, space_sdk: str | None = None, card_text: str | None = None,
-         retries: int = 4, backoff: float = 1.0, plan: PushPlan | None = None) -> PushResult:
+         retries: int = 4, backoff: float = 1.0, plan: PushPlan | None = None,
+         extra_files: dict[str, bytes] | None = None) -> PushResult:
     """Plan and push with bounded retries; safe to call again after any failure.
 
     ``plan``, when the caller already made one, is used for the first attempt instead of hashing every
@@ -211,8 +217,9 @@ def push(api: HfApi, folder: Path, repo_id: str, repo_type: str, revision: str, 
         attempt += 1
         try:
             if attempt > 1 or plan is None:
-                plan = plan_push(api, folder, repo_id, repo_type, revision, card_text)
-            commit = execute_push(api, plan, folder, message, description, private, space_sdk, card_text)
+                plan = plan_push(api, folder, repo_id, repo_type, revision, card_text, extra_files)
+            commit = execute_push(api, plan, folder, message, description, private, space_sdk, card_text,
+                                  extra_files)
             head = commit or api.repo_info(repo_id, repo_type=repo_type, revision=revision).sha
             return PushResult(plan, commit, head, attempt)
         except Exception as err:

@@ -22,7 +22,8 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from hub_tools import __version__
 from hub_tools.artifacts.provenance import read_provenance
-from hub_tools.publish.cards import context_for, render_card
+from hub_tools.publish.cards import CardContext, context_for, render_card_files
+from hub_tools.publish.diff.changes import changes_section
 from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest, tag_name
 from hub_tools.artifacts.promote import choose
 from hub_tools.publish.push import PublishError, explain_http_error, plan_push, push
@@ -58,6 +59,7 @@ class _Job:
     repo_id: str
     branch: str
     card: str
+    files: dict[str, bytes] = field(default_factory=dict)  # the card's pictures
 
 
 @dataclass
@@ -73,6 +75,7 @@ class ArtifactOutcome:
     head: str | None = None
     url: str = ""
     attempts: int = 0
+    pull_request: dict | None = None  # with --create-pr: {num, url, merged}
 
 
 @dataclass
@@ -90,11 +93,17 @@ class ReleaseResult:
     def commits(self) -> int:
         return sum(1 for a in self.artifacts if a.commit)
 
+    @property
+    def open_pull_requests(self) -> list[str]:
+        """URLs of pull requests this release opened and could not merge (a maintainer has to)."""
+        return [a.pull_request["url"] for a in self.artifacts if a.pull_request and not a.pull_request["merged"]]
+
     def to_dict(self) -> dict:
         return {"version": self.version, "endpoint": self.endpoint, "dry_run": self.dry_run, "commits": self.commits,
                 "tags_created": self.tags_created, "collection": self.collection, "promoted": self.promoted,
                 "artifacts": [a.__dict__ for a in self.artifacts], "verify": self.verify,
-                "verified": None if self.verify is None else all(v["ok"] for v in self.verify)}
+                "verified": None if self.verify is None else all(v["ok"] for v in self.verify),
+                "open_pull_requests": self.open_pull_requests}
 
 
 @contextmanager
@@ -136,18 +145,24 @@ def _existing_tag(api: HfApi, repo_id: str, repo_type: str, tag: str) -> str | N
 
 def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set[str] | None = None,
                 verify: bool = True, on_step: Callable[[str], None] | None = None,
-                retries: int = 4, backoff: float = 1.0) -> ReleaseResult:
+                retries: int = 4, backoff: float = 1.0, create_pr: bool = False) -> ReleaseResult:
+    """With ``create_pr`` every change goes through a pull request, merged when the token may; if any stays
+    open, the release stops before tagging (re-run it once they are merged: nothing is pushed twice)."""
     step = on_step or (lambda msg: log.info(msg))
     arts = _selected(manifest, only)
     report = validate_manifest(manifest, only={a.name for a in arts})
     if not report.ok():
         raise ReleaseInvalid(report)
     result = ReleaseResult(manifest.version, api.endpoint, dry_run)
-    jobs = [_Job(a.name, a, manifest.repo_id(a), a.branch,
-                 render_card(manifest.artifact_path(a), context_for(manifest, a), report.statistics.get(a.name)))
-            for a in arts]
-    card_findings = [f for job in jobs for f in local_path_findings(job.card, "README.md (rendered card)", job.name,
-                                                                    user=current_user())]
+
+    def job(name: str, art: ArtifactSpec, repo_id: str, branch: str, ctx: CardContext) -> _Job:
+        ctx.sections["changes"] = changes_section(api, manifest, art, repo_id, branch)  # vs the previous tag
+        card = render_card_files(manifest.artifact_path(art), ctx, report.statistics.get(art.name))
+        return _Job(name, art, repo_id, branch, card.text, card.files)
+
+    jobs = [job(a.name, a, manifest.repo_id(a), a.branch, context_for(manifest, a)) for a in arts]
+    card_findings = [f for j in jobs for f in local_path_findings(j.card, "README.md (rendered card)", j.name,
+                                                                  user=current_user())]
     if card_findings:  # a card must never publish where things sat on the build machine
         report.extend(card_findings)
         raise ReleaseInvalid(report)
@@ -159,9 +174,7 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
         ctx.revision = "main"
         ctx.fields["description"] = (f"`main` holds variant `{promo.winner.name}`, the best by {promo.metric}: "
                                      + ", ".join(f"{k} {v}" for k, v in sorted(promo.scores.items())) + ".")
-        jobs.append(_Job(f"main <- {promo.winner.name}", promo.winner, promo.repo_id, "main",
-                         render_card(manifest.artifact_path(promo.winner), ctx,
-                                     report.statistics.get(promo.winner.name))))
+        jobs.append(job(f"main <- {promo.winner.name}", promo.winner, promo.repo_id, "main", ctx))
         result.promoted[promo.repo_id] = {"variant": promo.winner.name, "metric": promo.metric,
                                           "scores": promo.scores}
     with release_lock(manifest) if not dry_run else nullcontext():
@@ -170,7 +183,8 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
             art, repo_type = job.art, REPO_TYPE_OF_KIND[job.art.kind]
             step(f"planning {job.name} -> {job.repo_id}@{job.branch}")
             try:
-                plan = plan_push(api, manifest.artifact_path(art), job.repo_id, repo_type, job.branch, job.card)
+                plan = plan_push(api, manifest.artifact_path(art), job.repo_id, repo_type, job.branch, job.card,
+                                 job.files)
             except HfHubHTTPError as err:
                 raise ReleaseError(explain_http_error(err, job.repo_id, api.endpoint)) from err
             tag = tag_name(manifest.version, job.branch)
@@ -191,17 +205,24 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
             description = (f"{art.name}: {art.kind} from recipe {prov.recipe.name} {prov.recipe.version}"
                            f"{', git ' + prov.git_commit[:12] if prov.git_commit else ''}; hubtool {__version__}")
             sdk = (art.card.get("sdk") or prov.card.get("sdk") or "gradio") if art.kind == "space" else None
+            if create_pr:
+                _propose(api, manifest, job, outcome, plan, description, step)
+                continue
             try:
                 pushed = push(api, manifest.artifact_path(art), outcome.repo_id, outcome.repo_type, job.branch,
                               message=f"hubtool release {manifest.version}: {job.name}", description=description,
                               private=art.private, space_sdk=sdk, card_text=job.card, retries=retries,
-                              backoff=backoff, plan=plan)
+                              backoff=backoff, plan=plan, extra_files=job.files)
             except PublishError as err:
                 done = [o.name for o in result.artifacts if o.head]
                 raise ReleaseError(f"pushing {job.name} failed: {err} Pushed so far: {', '.join(done) or 'none'}; "
                                    "no version tag was created.") from err
             outcome.commit, outcome.head, outcome.attempts = pushed.commit, pushed.head, pushed.attempts
             outcome.plan = pushed.plan.to_dict()
+        if result.open_pull_requests:
+            step(f"waiting for {len(result.open_pull_requests)} pull request(s) to be merged; no tag created")
+            _write_state(manifest, result)
+            return result
         for outcome in result.artifacts:  # only now: every push of the release succeeded
             current = _existing_tag(api, outcome.repo_id, outcome.repo_type, outcome.tag)
             if current == outcome.head:
@@ -225,6 +246,23 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
         step("verifying from the Hub")
         result.verify = [c.__dict__ for c in verify_release(manifest, api, only=only)]
     return result
+
+
+def _propose(api: HfApi, manifest: Manifest, job: _Job, outcome: ArtifactOutcome, plan, description: str,
+             step: Callable[[str], None]) -> None:
+    from hub_tools.publish.pull_request import propose
+
+    step(f"opening a pull request: {job.name} -> {outcome.repo_id}@{job.branch}")
+    try:
+        pr = propose(api, plan, manifest.artifact_path(job.art), f"hubtool release {manifest.version}: {job.name}",
+                     description, job.card)
+    except PublishError as err:
+        raise ReleaseError(f"proposing {job.name} failed: {err} No version tag was created.") from err
+    outcome.attempts = 1
+    if pr.num is not None:
+        outcome.pull_request = {"num": pr.num, "url": pr.url, "merged": pr.merged, "superseded": list(pr.superseded)}
+    if pr.num is None or pr.merged:
+        outcome.head, outcome.commit = pr.head, (pr.head if pr.merged else None)
 
 
 def _update_collection(api: HfApi, manifest: Manifest, result: ReleaseResult) -> str:

@@ -17,11 +17,11 @@ import yaml
 from hub_tools.errors import HubtoolError
 from hub_tools.artifacts.provenance import Provenance, RecipeInfo, write_provenance
 
-APP_FILES = ("app.py", "backends.py", "leaderboard.py", "settings.py", "votes.py")
+APP_FILES = ("app.py", "backends.py", "battle.py", "identity.py", "leaderboard.py", "settings.py", "votes.py")
 VENDORED = {"hubtool_serving.py": ("hub_tools.serving", "openai_server.py"),
             "hubtool_ratings.py": ("recipes", "preferences/ratings.py")}
 REQUIREMENTS = ("gradio", "huggingface_hub", "transformers", "tokenizers", "safetensors", "peft", "accelerate",
-                "torch", "numpy", "matplotlib", "httpx", "starlette", "pyyaml")
+                "torch", "numpy", "pandas", "httpx", "starlette", "pyyaml")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -104,6 +104,8 @@ def stage_space(out: str | Path, settings: dict, name: str = "demo", license: st
             "short_description": (settings.get("description") or "hubtool demo")[:60]}
     if settings.get("votes_repo"):
         card["datasets"] = [settings["votes_repo"]]
+    if settings.get("auth") == "hf_oauth":
+        card["hf_oauth"] = True  # the Space gets "Sign in with Hugging Face" (gr.LoginButton)
     # No build timestamps: the bundle is a function of the code (git_commit) and the settings, so deploying
     # the same thing twice makes no commit.
     prov = Provenance.create(kind="space", name=name, language=list(languages), started_at=None,

@@ -1,13 +1,22 @@
 """A load test of the arena through its public Gradio API: simulated voters, each with its own session,
-play battles (/arena_send) and vote (/arena_vote) concurrently. Used by `hubtool space loadtest`, the
-benchmark (benchmarks/arena_load.py) and the tests; loopback or any URL you own.
+start a round (/arena_new), play a battle (/arena_send) and vote (/arena_vote) concurrently. Used by
+`hubtool space loadtest`, the benchmark (benchmarks/arena_load.py) and the tests; loopback or any URL you own.
+
+Each voter speaks Gradio's queue protocol itself (POST queue/join, then read the session's event stream
+until the event completes), as gradio_client does but without its 50 ms polling of a message queue, so
+the latencies reported are the app's, not the client's. The work is bounded (votes x one battle each);
+timeouts are only a far safety net (`timeout_s` per request), so a slow, busy machine makes the run
+longer, never a failure. The arena's vote limit counts every
+anonymous vote from one address: run it against a Space whose `vote_limit` is 0 (or high enough).
 """
 from __future__ import annotations
 
+import json
 import random
 import statistics
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
@@ -44,10 +53,56 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
             "mean": round(statistics.fmean(ordered) * 1000, 2)}
 
 
-def run_load(url: str, voters: int = 50, votes: int = 1000, seed: int = 0, progress=None) -> LoadResult:
-    """``votes`` votes split over ``voters`` concurrent sessions; every vote follows its own battle."""
-    from gradio_client import Client
+class GradioSession:
+    """One browser-like session of a Gradio app: named endpoints called over the queue protocol (sse_v3)."""
 
+    def __init__(self, url: str, timeout_s: float = 600.0, config: dict | None = None):
+        import httpx
+
+        self.http = httpx.Client(timeout=timeout_s, trust_env=False)
+        self.session_hash = uuid.uuid4().hex[:12]
+        root = url.rstrip("/")
+        config = config or self.http.get(f"{root}/config").raise_for_status().json()
+        prefix = config.get("api_prefix", "/gradio_api")
+        self.join_url, self.data_url = f"{root}{prefix}/queue/join", f"{root}{prefix}/queue/data"
+        states = {c["id"] for c in config["components"] if c.get("type") == "state"}
+        self.endpoints = {d["api_name"]: (d["id"], [i in states for i in d["inputs"]])
+                          for d in config["dependencies"] if d.get("api_name") and d.get("api_visibility") != "private"}
+
+    @classmethod
+    def config_of(cls, url: str, timeout_s: float = 600.0) -> dict:
+        import httpx
+
+        return httpx.get(f"{url.rstrip('/')}/config", timeout=timeout_s, trust_env=False).raise_for_status().json()
+
+    def call(self, api_name: str, *args):
+        """The endpoint's outputs (a list), or RuntimeError with the app's message."""
+        fn_index, is_state = self.endpoints[api_name.lstrip("/")]
+        given = iter(args)
+        data = [None if state else next(given) for state in is_state]
+        joined = self.http.post(self.join_url, json={"data": data, "fn_index": fn_index, "event_data": None,
+                                                     "session_hash": self.session_hash, "trigger_id": None})
+        joined.raise_for_status()
+        event_id = joined.json()["event_id"]
+        with self.http.stream("GET", self.data_url, params={"session_hash": self.session_hash}) as response:
+            for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                message = json.loads(line[5:])
+                if message.get("event_id") == event_id and message.get("msg") == "process_completed":
+                    output = message.get("output") or {}
+                    if not message.get("success"):
+                        raise RuntimeError(output.get("error") or "the app raised an error")
+                    return output.get("data")
+        raise RuntimeError(f"{api_name}: the event stream ended before the event completed")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def run_load(url: str, voters: int = 50, votes: int = 1000, seed: int = 0, progress=None,
+             timeout_s: float = 600.0) -> LoadResult:
+    """``votes`` votes split over ``voters`` concurrent sessions; every vote follows its own battle."""
     result = LoadResult(voters=voters, votes_asked=votes)
     vote_times: list[float] = []
     battle_times: list[float] = []
@@ -56,14 +111,22 @@ def run_load(url: str, voters: int = 50, votes: int = 1000, seed: int = 0, progr
 
     def voter(index: int) -> None:
         rng = random.Random(seed * 10_007 + index)
-        client = Client(url, verbose=False, download_files=False)
+        try:
+            client = GradioSession(url, timeout_s, config)
+        except Exception as err:  # the voter never got in: all its votes are lost, and counted so
+            with lock:
+                result.failed += share[index]
+                result.errors.append(f"voter {index}: {type(err).__name__}: {err}"[:300])
+            return
         for _ in range(share[index]):
             try:
+                client.call("arena_new")
                 t0 = time.perf_counter()
-                client.predict(rng.choice(PROMPTS), api_name="/arena_send")
+                client.call("arena_send", rng.choice(PROMPTS))
                 t1 = time.perf_counter()
-                client.predict(rng.choice(CHOICES), rng.choice(CHOICES), rng.choice(CHOICES), True, "", "",
-                               api_name="/arena_vote")
+                # overall is only read when content and language disagree
+                client.call("arena_vote", rng.choice(CHOICES), rng.choice(CHOICES), rng.choice(CHOICES), True,
+                            None, None)
                 t2 = time.perf_counter()
             except Exception as err:  # counted, never hidden: a lost vote is what this test looks for
                 with lock:
@@ -77,7 +140,9 @@ def run_load(url: str, voters: int = 50, votes: int = 1000, seed: int = 0, progr
                 vote_times.append(t2 - t1)
                 if progress:
                     progress(1)
+        client.close()
 
+    config = GradioSession.config_of(url, timeout_s)
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=voters) as pool:
         for future in [pool.submit(voter, i) for i in range(voters)]:

@@ -186,6 +186,9 @@ def validate_manifest(manifest: Manifest, only: set[str] | None = None) -> Repor
                                 card_fields=art.card)
         report.extend(sub.findings)
         report.statistics.update(sub.statistics)
+    from hub_tools.validate.overlap import check_release_overlap
+
+    report.extend(check_release_overlap(manifest, report.statistics))  # evaluation sets vs training data
     return report
 
 

@@ -42,6 +42,10 @@ CODES: dict[str, tuple[str, str, str]] = {
     "HT403": ("error", "two artifacts publish to the same repo and branch", "give each its own repo or branch"),
     "HT404": ("error", "licence or languages missing", "set license and languages in the manifest"),
     "HT405": ("error", "card metadata invalid", "fix the card fields (licence id, language codes)"),
+    "HT601": ("warning", "evaluation items overlap training data", "drop the items from the training data, or "
+              "report the overlap with the scores (docs/overlap.md)"),
+    "HT602": ("error", "too many evaluation items overlap training data", "decontaminate the training data, or raise "
+              "validation.overlap.max_fraction if the overlap is known and reported"),
 }
 
 

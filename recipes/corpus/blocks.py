@@ -1,6 +1,8 @@
-"""datatrove pipeline blocks the corpus recipe adds to datatrove's own (readers, Gopher/C4 filters,
-exact and MinHash dedup, writers): a strict multi-format source reader, text normalisation, lingua
-language identification, PII scrubbing with counts, and a deterministic split.
+"""datatrove pipeline blocks the corpus recipe adds to datatrove's own (readers, C4 filter, dedup file
+formats, writers): a strict multi-format source reader with bounded line reads, cheap length checks,
+text normalisation (mojibake repair with ftfy, control characters removed), PII scrubbing with counts, a
+deterministic split and the count of PII in what gets published. Language ID is in language.py, the
+quality rules in quality.py, deduplication in dedup.py.
 """
 from __future__ import annotations
 
@@ -11,15 +13,15 @@ import unicodedata
 from collections.abc import Iterator
 
 from datatrove.data import Document, DocumentsPipeline
-
-from hub_tools.errors import HubtoolError
-from hub_tools.text.pii import scrub
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.formatters.base import BaseFormatter
 from datatrove.pipeline.readers.base import BaseDiskReader
 from datatrove.pipeline.readers.jsonl import JsonlReader
+
+from hub_tools.errors import HubtoolError
+from hub_tools.text.pii import KINDS, detect, placeholders, scrub
 
 
 class InputProblem(HubtoolError, RuntimeError):
@@ -50,11 +52,13 @@ class SourceReader(BaseDiskReader):
 
     def __init__(self, data_folder: DataFolderLike, source: str, problems_folder: DataFolderLike,
                  fmt: str = "auto", on_error: str = "skip", glob_pattern: str | None = None,
-                 text_key: str = "text", id_key: str = "id", paths_file: str | None = None):
+                 text_key: str = "text", id_key: str = "id", paths_file: str | None = None,
+                 max_doc_chars: int = 1_000_000, max_line_chars: int = 100_000):
         self.name = f"📖 source {source}"  # before super().__init__: the stats keep the name of that moment
         super().__init__(data_folder, paths_file=paths_file, glob_pattern=glob_pattern, text_key=text_key,
                          id_key=id_key, default_metadata={"source": source})
         self.source, self.fmt, self.on_error = source, fmt, on_error
+        self.max_doc_chars, self.max_line_chars = max_doc_chars, max_line_chars
         self.problems_folder = get_datafolder(problems_folder)
         self._problems = None
         self._rank = 0
@@ -118,11 +122,42 @@ class SourceReader(BaseDiskReader):
                     if doc is not None:
                         yield doc
 
+    def _line_limit(self, fmt: str) -> int:
+        """Bytes a line may have: a jsonl line holds a whole document (JSON escapes take up to 6 bytes per
+        character), a txt line one line of one (UTF-8: up to 4 bytes per character)."""
+        return 6 * self.max_doc_chars + 65_536 if fmt == "jsonl" else 4 * self.max_line_chars
+
+    @staticmethod
+    def _bounded_lines(f, limit: int) -> Iterator[tuple[bytes | None, int]]:
+        """(line, size): lines up to ``limit`` bytes; a longer one is read through in 1 MiB pieces and
+        comes back as (None, its size), never held whole."""
+        while True:
+            raw = f.readline(limit + 1)
+            if not raw:
+                return
+            if len(raw) > limit and not raw.endswith(b"\n"):
+                size = len(raw)
+                while True:
+                    piece = f.readline(1 << 20)
+                    size += len(piece)
+                    if not piece or piece.endswith(b"\n"):
+                        break
+                yield None, size
+                continue
+            yield raw, len(raw)
+
     def _read_lines(self, filepath: str, fmt: str) -> Iterator[Document]:
+        limit = self._line_limit(fmt)
         with self.data_folder.open(filepath, "rb", compression="infer") as f:
             paragraph: list[str] = []
-            start = 0
-            for lineno, raw in enumerate(f, 1):
+            chars, start, too_long = 0, 0, False
+            for lineno, (raw, size) in enumerate(self._bounded_lines(f, limit), 1):
+                if raw is None:
+                    self.problem(filepath, lineno, "line_too_long", f"{size:,} bytes, over the {limit:,} that "
+                                 "limits.max_doc_chars/max_line_chars allow; skipped unread")
+                    if fmt != "jsonl":
+                        paragraph, chars, too_long = [], 0, True  # the rest of this document goes too
+                    continue
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as err:
@@ -142,18 +177,26 @@ class SourceReader(BaseDiskReader):
                     if doc is not None:
                         yield doc
                 elif line.strip():
+                    if too_long:
+                        continue
                     if not paragraph:
                         start = lineno
                     paragraph.append(line.rstrip("\n"))
-                elif paragraph:
-                    yield self._doc("\n".join(paragraph), None, filepath, start, {})
-                    paragraph = []
+                    chars += len(line)
+                    if chars > self.max_doc_chars:
+                        self.problem(filepath, start, "too_long", f"document over {self.max_doc_chars:,} "
+                                     "characters (limits.max_doc_chars); skipped")
+                        paragraph, chars, too_long = [], 0, True
+                else:
+                    if paragraph:
+                        yield self._doc("\n".join(paragraph), None, filepath, start, {})
+                    paragraph, chars, too_long = [], 0, False
             if paragraph:
                 yield self._doc("\n".join(paragraph), None, filepath, start, {})
 
 
 class RankFileReader(JsonlReader):
-    """Reads back exactly the file its own rank wrote in an earlier stage (``<rank>.jsonl.gz``), so
+    """Reads back exactly the file its own rank wrote in an earlier stage (``<rank>.jsonl[.gz]``), so
     datatrove's dedup filters see documents in the order their signatures were computed, even when
     some ranks wrote nothing."""
 
@@ -162,78 +205,144 @@ class RankFileReader(JsonlReader):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
-        path = f"{rank:05d}.jsonl.gz"
-        if self.data_folder.exists(path):
-            for doc in self.read_file(path):
-                self.update_doc_stats(doc)
-                yield doc
+        for path in (f"{rank:05d}.jsonl", f"{rank:05d}.jsonl.gz"):
+            if self.data_folder.exists(path):
+                for doc in self.read_file(path):
+                    self.update_doc_stats(doc)
+                    yield doc
 
 
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+_SPACE_MAP = {c: " " for c in (0x00A0, *range(0x2000, 0x200C), 0x202F, 0x205F, 0x3000)}  # and tabs
+_RUNS = re.compile(r" {2,}")
 _NEWLINES = re.compile(r"\n{3,}")
+# What ftfy can repair: C1 controls and UTF-8 read as Windows-1252/Latin-1 (a lead byte Â-ô followed by a
+# continuation byte shown as a Windows-1252 or Latin-1 character), and terminal escapes. Text without
+# any of these is left to the cheap steps: ftfy reads about 2 MB/s, this check hundreds.
+_MOJIBAKE_HINT = re.compile("[\x80-\x9f\x1b]|[\u00c2-\u00f4][\u00a0-\u00bf\u0152\u0153\u0160\u0161\u0178"
+                            "\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026"
+                            "\u2030\u2039\u203a\u20ac\u2122]")
+
+
+def _control_chars():
+    from hub_tools.validate.dataset_checks import CONTROL  # what `hubtool validate` rejects (HT109)
+
+    return CONTROL
 
 
 class NormalizeText(BaseFormatter):
-    """Unicode NFC, one kind of newline, runs of spaces collapsed, lines stripped, at most one blank line."""
+    """Mojibake and C1 controls repaired (ftfy), other control characters and U+FFFD removed (exactly what
+    `hubtool validate` rejects), Unicode NFC, one kind of newline, runs of spaces collapsed, lines
+    stripped, at most one blank line. Quotes, ligatures and widths are left as written."""
 
     name = "🔤 normalize"
 
+    def __init__(self):
+        super().__init__()
+        self._control = _control_chars()
+        self._ftfy_config = None
+
+    def _repair(self, text: str) -> str:
+        import ftfy
+
+        if self._ftfy_config is None:
+            self._ftfy_config = ftfy.TextFixerConfig(unescape_html=False, uncurl_quotes=False,
+                                                     fix_latin_ligatures=False, fix_character_width=False,
+                                                     fix_line_breaks=True, normalization="NFC")
+        self.stat_update("ftfy_checked")
+        fixed = ftfy.fix_text(text, self._ftfy_config)
+        if fixed != text:
+            self.stat_update("ftfy_repaired")
+        return fixed
+
     def format(self, text: str) -> str:
-        text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-        text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-        return _NEWLINES.sub("\n\n", text).strip()
+        plain = text.isascii()  # the common case: no mojibake, no exotic spaces, already NFC
+        if not plain:
+            if _MOJIBAKE_HINT.search(text):
+                text = self._repair(text)
+            text = unicodedata.normalize("NFC", text).translate(_SPACE_MAP)
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text, removed = self._control.subn("", text.replace("\t", " "))
+        if removed:
+            self.stat_update("control_chars_removed", value=removed)
+        if "  " in text:
+            text = _RUNS.sub(" ", text)
+        if " \n" in text or "\n " in text:
+            text = "\n".join(line.strip() for line in text.split("\n"))
+        if "\n\n\n" in text:
+            text = _NEWLINES.sub("\n\n", text)
+        return text.strip()
 
 
-class LinguaLanguageFilter(BaseFilter):
-    """Keeps documents whose most likely language (lingua, restricted to ``languages``) is ``target``
-    with confidence >= ``threshold``; records ``language`` and ``language_score`` in metadata."""
+class LengthFilter(BaseFilter):
+    """Cheap checks before any tokenisation: documents over ``max_doc_chars`` characters or with a line
+    over ``max_line_chars`` are dropped (``too_long``, ``line_too_long``), and so are empty ones."""
 
-    name = "🌍 lingua language"
+    name = "📏 length"
 
-    def __init__(self, target: str, languages: list[str], threshold: float, exclusion_writer=None):
+    def __init__(self, max_doc_chars: int, max_line_chars: int, exclusion_writer=None):
         super().__init__(exclusion_writer)
-        self.target, self.languages, self.threshold = target, sorted(set(languages) | {target}), threshold
-        self._detector = None
-
-    def _lingua(self):
-        if self._detector is None:
-            from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
-
-            langs = [Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())) for c in self.languages]
-            self._detector = LanguageDetectorBuilder.from_languages(*langs).build()
-        return self._detector
+        self.max_doc_chars, self.max_line_chars = max_doc_chars, max_line_chars
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        values = self._lingua().compute_language_confidence_values(doc.text[:5000])
-        # lingua returns ties (e.g. all 0 for text with no evidence) in an order that varies per process
-        ranked = sorted(((v.value, v.language.iso_code_639_1.name.lower()) for v in values), key=lambda x: (-x[0], x[1]))
-        score, code = ranked[0] if ranked and ranked[0][0] > 0 else (0.0, "unknown")
-        doc.metadata["language"] = code
-        doc.metadata["language_score"] = round(score, 4)
-        if code != self.target:
-            return False, f"language_{code}"
-        if score < self.threshold:
-            return False, "language_low_confidence"
+        text = doc.text
+        if len(text) > self.max_doc_chars:
+            return False, "too_long"
+        if len(text) > self.max_line_chars and max(map(len, text.split("\n"))) > self.max_line_chars:
+            return False, "line_too_long"
+        if not text.strip():
+            return False, "empty"
         return True
 
 
 class PIIScrubber(PipelineStep):
-    """Replaces e-mail addresses, phone numbers and IPv4 addresses with placeholders; counts each kind."""
+    """Replaces e-mail addresses, phone numbers (valid in one of ``regions``) and IPv4 addresses with
+    placeholders; counts each kind, and records the document's own counts in ``metadata["pii_replaced"]``
+    so that the last stage can count what the published rows had replaced."""
 
     name = "🕵 PII scrubber"
     type = "✂️ - FORMAT"
-    def __init__(self, emails: bool = True, phones: bool = True, ips: bool = True):
+
+    def __init__(self, emails: bool = True, phones: bool = True, ips: bool = True,
+                 regions: tuple[str, ...] = ()):
         super().__init__()
         self.kinds = tuple(k for k, on in (("email", emails), ("ip", ips), ("phone", phones)) if on)
+        self.regions = tuple(regions)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for doc in data:
             self.stat_update("total")
             with self.track_time():
-                doc.text, counts = scrub(doc.text, self.kinds)
+                doc.text, counts = scrub(doc.text, self.kinds, self.regions)
+            if counts:
+                doc.metadata["pii_replaced"] = counts
             for kind, n in counts.items():
                 self.stat_update(f"pii_{kind}", value=n)
                 self.stat_update(f"docs_with_{kind}")
+            yield doc
+
+
+class PublishedPII(PipelineStep):
+    """Counts, over the documents about to be published, the replacements made in them
+    (``replaced_<kind>``), the placeholders they hold (``placeholder_<kind>``) and the PII the same
+    detectors still find in them (``contains_<kind>``: non-zero only for kinds not scrubbed)."""
+
+    name = "🔎 PII in published rows"
+    type = "🔎 - STATS"
+
+    def __init__(self, regions: tuple[str, ...] = ()):
+        super().__init__()
+        self.regions = tuple(regions)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            with self.track_time():
+                for kind, n in (doc.metadata.pop("pii_replaced", None) or {}).items():
+                    self.stat_update(f"replaced_{kind}", value=n)
+                for kind, n in placeholders(doc.text).items():
+                    self.stat_update(f"placeholder_{kind}", value=n)
+                for kind, n in detect(doc.text, KINDS, self.regions).items():
+                    self.stat_update(f"contains_{kind}", value=n)
             yield doc
 
 
@@ -262,3 +371,9 @@ def corpus_row(self, document: Document) -> dict:
     return {"id": document.id, "text": document.text, "source": document.metadata.get("source", ""),
             "language": document.metadata.get("language", ""),
             "language_score": float(document.metadata.get("language_score", 0.0))}
+
+
+def intermediate_row(self, document: Document) -> dict:
+    """JsonlWriter adapter for the intermediate files: the fields datatrove's reader takes back, without
+    the deep copy its default adapter (``dataclasses.asdict``) makes of every document."""
+    return {"text": document.text, "id": document.id, "metadata": document.metadata}

@@ -46,7 +46,8 @@ class Server(_Strict):
     type: Literal["custom", "endpoint", "vllm"] = Field(
         "custom", description="custom: hubtool's transformers server started by datatrove per task (CPU); "
                               "endpoint: an OpenAI-compatible server already running (vllm serve, replicas); "
-                              "vllm: datatrove starts vLLM per task (GPU, `pip install 'hubtool[gpu]'`).")
+                              "vllm: datatrove starts `vllm_command serve ...` per task (GPU; vLLM in its own "
+                              "environment, see recipes/synth/vllm-requirements.txt).")
     endpoint_url: str | None = Field(None, description="endpoint: base URL without /v1, e.g. http://127.0.0.1:8000")
     api_key_env: str | None = Field(None, description="endpoint: environment variable holding the API key.")
     tp: int = Field(1, ge=1, description="vllm: tensor parallel size (GPUs per replica).")
@@ -60,6 +61,10 @@ class Server(_Strict):
     retry_backoff: float = Field(1.0, ge=0, description="Seconds before the first retry; doubles each time.")
     start_timeout: float = Field(600.0, gt=0, description="Seconds to wait for a started server to be ready.")
     vllm_args: dict = Field(default_factory=dict, description="vllm: extra `vllm serve` flags (without --).")
+    vllm_command: str = Field("vllm", description=(
+        "vllm: the vLLM command line from its own environment, e.g. ~/venvs/vllm/bin/vllm (made with "
+        "`python -m venv ~/venvs/vllm && ~/venvs/vllm/bin/pip install -r recipes/synth/vllm-requirements.txt`); "
+        "`python -m hub_tools.serving.vllm_cli` stands in for it on CPU."))
 
     @model_validator(mode="after")
     def _endpoint_needs_url(self) -> "Server":

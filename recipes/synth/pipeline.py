@@ -3,8 +3,9 @@ post-processing -> an `instructions` artifact in the messages format.
 
 Stage 1 runs on a datatrove executor (local, Slurm or Ray; `executor.tasks` shards): a reader yields this
 task's rows (Magpie: numbered slots; translate / backtranslate: rows of the input files, row i going to
-task i mod tasks) and the InferenceRunner sends the rollouts to the server — vLLM started by datatrove,
-an endpoint, or hubtool's transformers server started by datatrove as its `custom` server. Its
+task i mod tasks) and the InferenceRunner sends the rollouts to the server — vLLM started by datatrove from
+its own environment's command (launch_vllm.py), an endpoint, or hubtool's transformers server started by
+datatrove as its `custom` server. Its
 checkpoints (every `records_per_chunk` rows) and request cache make a re-run after a kill continue where
 it stopped; finished tasks are skipped.
 Stage 2 (here, once every task finished) cleans, filters and deduplicates and writes
@@ -12,7 +13,6 @@ data/train-*.parquet and hubtool.json, with every dropped row counted by reason.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import sys
@@ -29,6 +29,7 @@ from .config import ConfigError, SynthConfig
 
 RECIPE_VERSION = "1.0"
 SERVE_SCRIPT = Path(__file__).with_name("serve_model.py")
+LAUNCH_VLLM = Path(__file__).with_name("launch_vllm.py")
 ROWS_PER_SHARD = 100_000
 
 
@@ -143,12 +144,7 @@ def inference_config(cfg: SynthConfig):
                   server_ready_delay_sec=1.0, server_ready_max_attempts=max(1, int(server.start_timeout)),
                   metric_interval=60, request_timeout=server.request_timeout)
     if server.type == "vllm":
-        if importlib.util.find_spec("vllm") is None:
-            raise ConfigError("server.type vllm needs vLLM, which is GPU-only and not installed: on a CUDA machine "
-                              "`pip install 'hubtool[gpu]'`; elsewhere use server.type endpoint (a running "
-                              "`vllm serve`) or custom (hubtool's CPU server)")
-        return InferenceConfig(server_type="vllm", tp=server.tp, dp=server.dp, pp=server.pp,
-                               model_kwargs=dict(server.vllm_args) or None, **common)
+        return InferenceConfig(server_type="custom", model_kwargs=vllm_launch_kwargs(cfg), **common)
     if server.type == "endpoint":
         key = os.environ.get(server.api_key_env) if server.api_key_env else None
         return InferenceConfig(server_type="endpoint", endpoint_url=server.endpoint_url.rstrip("/"), api_key=key,
@@ -157,6 +153,44 @@ def inference_config(cfg: SynthConfig):
               "revision": bb.revision, "adapter": str(cfg.resolve(bb.adapter)) if bb.adapter and
               cfg.resolve(bb.adapter).exists() else bb.adapter, "adapter-revision": bb.adapter_revision, "name": served}
     return InferenceConfig(server_type="custom", model_kwargs={k: v for k, v in kwargs.items() if v}, **common)
+
+
+def recorded_config(cfg: SynthConfig) -> dict:
+    """The config as hubtool.json records it: the vLLM command by its program name only (where it is installed
+    on the machine that ran it is not part of what the artifact is, and is never published)."""
+    import shlex
+
+    data = cfg.model_dump(mode="json")
+    parts = shlex.split(cfg.server.vllm_command or "")
+    if parts:
+        data["server"]["vllm_command"] = shlex.join([Path(parts[0]).name, *parts[1:]])
+    return data
+
+
+def vllm_launch_kwargs(cfg: SynthConfig) -> dict:
+    """datatrove `custom` server arguments that start vLLM from its own environment (server.vllm_command)."""
+    import shlex
+    import shutil
+
+    server, bb = cfg.server, cfg.backbone
+    executable = shlex.split(server.vllm_command)[0] if server.vllm_command.strip() else ""
+    if not (shutil.which(executable) or Path(executable).expanduser().is_file()):
+        raise ConfigError(f"server.vllm_command: `{server.vllm_command}` is not an executable here. vLLM runs from "
+                          "its own environment (it pins its own torch and transformers): python -m venv ~/venvs/vllm "
+                          "&& ~/venvs/vllm/bin/pip install -r recipes/synth/vllm-requirements.txt, then set "
+                          "server.vllm_command: ~/venvs/vllm/bin/vllm; without a GPU use server.type endpoint or "
+                          "custom")
+    if bb.adapter:
+        raise ConfigError("backbone.adapter is served by the custom server only: merge the adapter "
+                          "(hubtool recipe train with merge: true) to generate with vLLM")
+    command = server.vllm_command.strip()
+    if executable.startswith("~"):
+        command = str(Path(executable).expanduser()) + command[len(executable):]
+    kwargs = {"server_script": str(LAUNCH_VLLM), "command": command, "model": bb.local_path(cfg.resolve) or bb.model,
+              "max-model-len": server.model_max_context, "tp": server.tp, "dp": server.dp,
+              "pp": server.pp, "revision": bb.revision, "served-name": bb.served_name,
+              "vllm-args": json.dumps(server.vllm_args)}
+    return {k: v for k, v in kwargs.items() if v is not None}
 
 
 @dataclass
@@ -192,7 +226,7 @@ def run_synth(cfg: SynthConfig, output: Path | None = None, workers: int | None 
     work.mkdir(parents=True, exist_ok=True)
     prov = Provenance.create(kind="instructions", name=cfg.name, language=[cfg.language],
                              recipe=RecipeInfo(name=f"synth-{cfg.method}", version=RECIPE_VERSION),
-                             config=cfg.model_dump(mode="json"), seed=cfg.seed)
+                             config=recorded_config(cfg), seed=cfg.seed)
     if cfg.method == "magpie":
         reader: PipelineStep = SynthSlots(cfg.num_samples, cfg.system_prompts)
     else:

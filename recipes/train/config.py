@@ -44,36 +44,23 @@ class DataSource(_Strict):
         return self.name or self.hub or self.path or "?"
 
 
-class LoraSettings(_Strict):
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
-                                                               "gate_proj", "up_proj", "down_proj"])
-    qlora: bool = Field(False, description="4-bit base (bitsandbytes, GPU only).")
+DEFAULT_LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
+                "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
+# SFTConfig arguments the recipe sets itself (a value in `training:` would be overwritten, so it is refused).
+RECIPE_OWNED = {"output_dir": "the recipe writes checkpoints beside the artifact (set `output_dir` at the top level)",
+                "chat_template_path": "use the top-level `chat_template`",
+                "dataset_text_field": "the recipe tokenizes the data itself",
+                "assistant_only_loss": "the recipe masks non-assistant tokens itself (assistant_masks)",
+                "completion_only_loss": "the recipe masks non-assistant tokens itself (assistant_masks)",
+                "push_to_hub": "use `hub_checkpoints`", "hub_model_id": "use `hub_checkpoints.repo`",
+                "hub_revision": "the branch is the variant's name (`hub_checkpoints`)",
+                "hub_strategy": "`hub_checkpoints` pushes every checkpoint (strategy `checkpoint`)",
+                "use_cpu": "set by the recipe from the hardware it runs on"}
 
 
-class TrainingSettings(_Strict):
-    num_train_epochs: float = 1
-    max_steps: int = -1
-    learning_rate: float = 1e-5
-    lr_scheduler_type: str = "cosine_with_min_lr"
-    lr_scheduler_kwargs: dict = Field(default_factory=lambda: {"min_lr_rate": 0.33})
-    warmup_ratio: float = 0.1
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.95
-    weight_decay: float = 0.1
-    per_device_train_batch_size: int = 1
-    gradient_accumulation_steps: int = 1
-    max_length: int = 8192
-    packing: bool = True
-    neftune_noise_alpha: float | None = None
-    seed: int = 33
-    logging_steps: int = 10
-    save_steps: int = 500
-    save_total_limit: int | None = 2
-    bf16: bool = False
-    gradient_checkpointing: bool = False
+class HubCheckpoints(_Strict):
+    repo: str = Field(description="Hub model repo for checkpoints, e.g. my-org/latxa-8b-checkpoints.")
+    private: bool = True
 
 
 class TrainConfig(_Strict):
@@ -89,9 +76,21 @@ class TrainConfig(_Strict):
         description="Per slot, one source or a list of sources (each with its `weight`).")
     grid: dict[Literal["corpus", "instructions_target", "instructions_en"], list[Literal[0, 1]]] = Field(
         default_factory=dict, description="Which data to include per variant; absent keys mean 1 if data is set.")
-    lora: LoraSettings = Field(default_factory=LoraSettings)
-    training: TrainingSettings = Field(default_factory=TrainingSettings)
-    merge: bool = Field(False, description="Also write the adapter merged into a full model.")
+    lora: dict = Field(default_factory=lambda: dict(DEFAULT_LORA), description=(
+        "mode lora: peft.LoraConfig arguments, passed through (r, lora_alpha, lora_dropout, target_modules, ...)."))
+    qlora: bool = Field(False, description="mode lora: load the base in 4 bits (bitsandbytes, CUDA only).")
+    training: dict = Field(default_factory=dict, description=(
+        "trl.SFTConfig arguments, passed through unchanged (learning_rate, num_train_epochs, max_length, packing, "
+        "neftune_noise_alpha, report_to, model_init_kwargs: {attn_implementation, dtype}, use_liger_kernel, ...). "
+        "The recipe sets output_dir, and the hub_* arguments when hub_checkpoints is set."))
+    effective_batch_size: int | None = Field(None, ge=1, description=(
+        "Packed sequences per optimizer step over all processes. The recipe derives gradient_accumulation_steps "
+        "from it, the per-device batch and the world size, so one config keeps the same optimisation on any "
+        "number of GPUs."))
+    hub_checkpoints: HubCheckpoints | None = Field(None, description=(
+        "Push each checkpoint to this Hub repo, branch = the variant's name, and resume from it."))
+    merge: bool = Field(False, description="mode lora: also write the adapter merged into a full model.")
+    max_shard_size: str = Field("5GB", description="Largest safetensors shard of full and merged weights.")
     output_dir: str = "out/train"
     language: str = "eu"
 
@@ -108,6 +107,44 @@ class TrainConfig(_Strict):
     def sources(self) -> list[DataSource]:
         """Every data source of every slot."""
         return [src for slot in self.data.values() for src in slot]
+
+    @model_validator(mode="after")
+    def _no_silent_options(self) -> "TrainConfig":
+        """Refuse settings that would be ignored, instead of training without them."""
+        t = self.training
+        for key, why in RECIPE_OWNED.items():
+            if key in t:
+                raise ValueError(f"training.{key} is set by the recipe: {why}")
+        if self.mode == "full":
+            for key, on in (("qlora", self.qlora), ("merge", self.merge)):
+                if on:
+                    raise ValueError(f"{key}: true only applies to mode lora (mode is full)")
+            if "lora" in self.model_fields_set:
+                raise ValueError("`lora` only applies to mode lora (mode is full): remove it")
+        if self.effective_batch_size and "gradient_accumulation_steps" in t:
+            raise ValueError("set either effective_batch_size or training.gradient_accumulation_steps, not both "
+                             "(the recipe derives the accumulation from the effective batch)")
+        packing, strategy = t.get("packing", False), t.get("packing_strategy", "bfd")
+        if packing and strategy in ("bfd", "bfd_split") and t.get("padding_free") is False:
+            raise ValueError(f"training.padding_free: false has no effect with packing_strategy {strategy} "
+                             "(TRL packs padding-free, with position ids that restart per sample)")
+        if t.get("padding_free") and not packing and t.get("max_length") is not None:
+            raise ValueError("training.max_length is not enforced with padding_free and no packing: "
+                             "enable packing or remove max_length")
+        if not packing and "packing_strategy" in t:
+            raise ValueError("training.packing_strategy has no effect without training.packing: true")
+        if t.get("eval_strategy", "no") != "no":
+            raise ValueError("training.eval_strategy: the recipe has no evaluation set; evaluate the artifact with "
+                             "`hubtool recipe lm-eval` instead")
+        if self.hub_checkpoints and t.get("save_strategy") == "no":
+            raise ValueError("hub_checkpoints with training.save_strategy: no would push nothing")
+        liger = t.get("liger_kernel_config") or {}
+        if liger and not t.get("use_liger_kernel"):
+            raise ValueError("training.liger_kernel_config has no effect without training.use_liger_kernel: true")
+        if liger.get("fused_linear_cross_entropy"):
+            raise ValueError("training.liger_kernel_config.fused_linear_cross_entropy: TRL computes the loss with "
+                             "its own fused LM head and refuses Liger's; leave it out")
+        return self
 
     def resolve(self, path: str) -> str:
         p = Path(path).expanduser()

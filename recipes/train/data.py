@@ -1,4 +1,4 @@
-"""Training data: read the sources, tokenize them, and mix them by weight.
+"""Training data: read the sources, tokenize them once, and mix them by weight.
 
 A slot (corpus, target-language instructions, English instructions) takes a list of sources, e.g.
 Magpie and backtranslated instructions side by side; each source's rows are repeated or subsampled by
@@ -8,6 +8,11 @@ Completion data (corpus ``text``) trains on every token (continued pre-training)
 (``messages``, or the ShareGPT ``conversations`` the reference datasets use) trains on assistant
 turns only. Each example carries ``input_ids`` and ``assistant_masks`` (1 = contributes to the loss),
 which TRL's SFTTrainer turns into labels, then packs.
+
+Everything stays in Arrow tables (memory-mapped from the datasets cache), never in Python lists:
+tokenization is a ``datasets.map`` (``dataset_num_proc`` processes) whose result is cached by
+fingerprint, so under ``accelerate launch`` the main process tokenizes and the other ranks read its
+cache (run.py wraps this in ``main_process_first``); a re-run reads the cache too.
 """
 from __future__ import annotations
 
@@ -21,39 +26,29 @@ SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistan
                   "system": "system"}
 
 
-def read_rows(cfg: TrainConfig, src: DataSource) -> tuple[list[dict], list[str]]:
-    """Rows of a source and the files read (for fingerprints)."""
+def read_rows(cfg: TrainConfig, src: DataSource):
+    """The rows of a source as a datasets.Dataset (Arrow, memory-mapped) and the files read (for fingerprints)."""
     import datasets
 
     if src.hub:
         ds = datasets.load_dataset(src.hub, split=src.split, revision=src.revision)
-        rows = ds.to_list()
-        return (rows[: src.limit] if src.limit else rows), [f"hf://datasets/{src.hub}@{src.revision or 'main'}"]
-    path = Path(cfg.resolve(src.path))
-    if path.is_dir():
-        from hub_tools.artifacts.datalayout import discover_layout
-
-        layout = discover_layout(path)
-        files = [str(path / f) for config in layout.configs.values() for f in config.get(src.split, [])]
-        if not files:
-            raise ValueError(f"{src.path}: no `{src.split}` split in its data/ layout")
+        files = [f"hf://datasets/{src.hub}@{src.revision or 'main'}"]
     else:
-        files = [str(path)]
-    builder = "parquet" if files[0].endswith(".parquet") else "json"
-    rows = datasets.load_dataset(builder, data_files=files, split="train").to_list()
-    return (rows[: src.limit] if src.limit else rows), files
+        path = Path(cfg.resolve(src.path))
+        if path.is_dir():
+            from hub_tools.artifacts.datalayout import discover_layout
 
-
-def files_sha256(files: list[str]) -> str:
-    """One fingerprint of a source's files: names and contents."""
-    import hashlib
-
-    from hub_tools.artifacts.provenance import file_sha256
-
-    h = hashlib.sha256()
-    for f in sorted(files):
-        h.update(Path(f).name.encode() + b"\0" + file_sha256(f).encode() + b"\n")
-    return h.hexdigest()
+            layout = discover_layout(path)
+            files = [str(path / f) for config in layout.configs.values() for f in config.get(src.split, [])]
+            if not files:
+                raise ValueError(f"{path}: no `{src.split}` split in its data/ layout")
+        else:
+            files = [str(path)]
+        builder = "parquet" if files[0].endswith(".parquet") else "json"
+        ds = datasets.load_dataset(builder, data_files=files, split="train")
+    if src.limit:
+        ds = ds.select(range(min(src.limit, len(ds))))
+    return ds, files
 
 
 def to_messages(row: dict) -> list[dict] | None:
@@ -94,6 +89,22 @@ def encode_chat(tokenizer, messages: list[dict]) -> dict:
     return {"input_ids": ids, "assistant_masks": mask}
 
 
+def encode_row(row: dict, index: int, tokenizer, key: str) -> dict:
+    messages = to_messages(row)
+    if messages is not None:
+        return encode_chat(tokenizer, messages)
+    if isinstance(row.get("text"), str):
+        return encode_text(tokenizer, row["text"])
+    raise ValueError(f"{key} row {index}: expected `text`, `messages` or `conversations`")
+
+
+def tokenize_source(ds, tokenizer, key: str, num_proc: int | None = None):
+    """``input_ids`` + ``assistant_masks`` for every row, as a cached ``datasets.map``."""
+    return ds.map(encode_row, with_indices=True, fn_kwargs={"tokenizer": tokenizer, "key": key},
+                  remove_columns=ds.column_names, num_proc=num_proc if num_proc and num_proc > 1 else None,
+                  desc=f"tokenize {key}")
+
+
 @dataclass
 class SourceUse:
     """One source of the mix: where it came from (never an absolute path) and how much of it was used."""
@@ -107,16 +118,17 @@ class SourceUse:
     def fingerprint(self):
         from hub_tools.artifacts.provenance import InputFingerprint
 
+        from .artifact import files_sha256
+
         src = self.source
-        local = not src.hub
-        return InputFingerprint(name=f"data:{self.slot}" + (f":{src.name}" if src.name else ""), ref=src.hub_id or src.hub or src.path,
-                                revision=src.revision, sha256=files_sha256(self.files) if local else None,
-                                rows=self.rows)
+        return InputFingerprint(name=f"data:{self.slot}" + (f":{src.name}" if src.name else ""),
+                                ref=src.hub_id or src.hub or src.path, revision=src.revision,
+                                sha256=None if src.hub else files_sha256(self.files), rows=self.rows)
 
 
 @dataclass
 class MixedData:
-    examples: list[dict]
+    examples: object  # datasets.Dataset: input_ids, assistant_masks, source
     counts: dict[str, dict]  # slot -> rows read, rows used, and the same per source with its weight
     files: dict[str, list[str]]
     sources: list[SourceUse]
@@ -124,19 +136,6 @@ class MixedData:
     def input_fingerprints(self) -> list:
         """What went in, for hubtool.json's ``inputs``: one entry per source."""
         return [s.fingerprint() for s in self.sources]
-
-
-def _encode(tokenizer, rows: list[dict], where: str) -> list[dict]:
-    encoded = []
-    for i, row in enumerate(rows):
-        messages = to_messages(row)
-        if messages is not None:
-            encoded.append(encode_chat(tokenizer, messages))
-        elif isinstance(row.get("text"), str):
-            encoded.append(encode_text(tokenizer, row["text"]))
-        else:
-            raise ValueError(f"{where} row {i}: expected `text`, `messages` or `conversations`")
-    return encoded
 
 
 def weighted_order(n: int, weight: float, rng: random.Random) -> list[int]:
@@ -150,9 +149,11 @@ def weighted_order(n: int, weight: float, rng: random.Random) -> list[int]:
     return order[:target]
 
 
-def build_mixture(cfg: TrainConfig, use: dict[str, int], tokenizer) -> MixedData:
-    rng = random.Random(cfg.training.seed)
-    examples: list[dict] = []
+def build_mixture(cfg: TrainConfig, use: dict[str, int], tokenizer, num_proc: int | None = None) -> MixedData:
+    import datasets
+
+    rng = random.Random(cfg.training.get("seed", 42))
+    parts = []
     counts: dict[str, dict] = {}
     files: dict[str, list[str]] = {}
     sources: list[SourceUse] = []
@@ -163,15 +164,15 @@ def build_mixture(cfg: TrainConfig, use: dict[str, int], tokenizer) -> MixedData
         for src in cfg.data[key]:
             rows, read = read_rows(cfg, src)
             files.setdefault(key, []).extend(read)
-            encoded = _encode(tokenizer, rows, f"{key} ({src.label})")
-            if not encoded:
+            encoded = tokenize_source(rows, tokenizer, key, num_proc)
+            if not len(encoded):
                 raise ValueError(f"{key} ({src.label}): no rows")
             order = weighted_order(len(encoded), src.weight, rng)
-            examples += [{**encoded[j], "source": key} for j in order]
+            parts.append(encoded.select(order).add_column("source", [key] * len(order)))
             sources.append(SourceUse(key, src, read, len(encoded), len(order)))
             slot["rows"] += len(encoded)
             slot["used"] += len(order)
             slot["sources"].append({"name": src.label, "rows": len(encoded), "used": len(order), "weight": src.weight})
         counts[key] = slot
-    rng.shuffle(examples)
-    return MixedData(examples, counts, files, sources)
+    mixed = datasets.concatenate_datasets(parts).shuffle(seed=rng.randrange(2**32)).flatten_indices()
+    return MixedData(mixed, counts, files, sources)

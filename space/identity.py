@@ -1,0 +1,146 @@
+"""Who votes: sign-in, pseudonyms, the voter profile vocabulary and the vote rate limit.
+
+- Sign-in (`auth` setting): `none` (anonymous), `gradio` (Gradio's own login form; accounts from the
+  HUBTOOL_SPACE_USERS secret) or `hf_oauth` ("Sign in with Hugging Face" on a hosted Space).
+- The vote store never sees a user name: it keeps an HMAC pseudonym written as the reference dataset
+  writes its `username` column (a signed 64-bit integer in decimal, e.g. "-6428509523293213064").
+- Profile vocabulary: the reference's published values. `C1-C2` and `Bachelor` are the values the
+  HiTZ/ebaluatoia dataset viewer shows; the other values follow the reference arena's registration form
+  (hitz-zentroa/latxa-instruct, `arena_with_user.py`: "C1 (EGA) edo C2", "B1 edo B2", "A1 edo A2";
+  "Unibertsitate ikasketak", "Lanbide-heziketa", "Batxilergoa", "DBH") written the same way.
+- Rate limit: at most `vote_limit` votes per `vote_limit_window_s` seconds from one signed-in person, or
+  from one client address for anonymous votes; a refusal says when the next vote is possible.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from pathlib import Path
+
+# (label shown, value stored)
+LANGUAGE_LEVELS = (("C1 or C2 (Basque is my first language, or I speak it as well as my others)", "C1-C2"),
+                   ("B1 or B2 (I get by well, but not as well as in my other languages)", "B1-B2"),
+                   ("A1 or A2 (basic)", "A1-A2"))
+EDUCATION_LEVELS = (("University studies", "Bachelor"), ("Vocational training", "Vocational"),
+                    ("Upper secondary (batxilergoa)", "High school"), ("Lower secondary (DBH)", "Secondary"))
+SALT_ENV = "HUBTOOL_PSEUDONYM_SALT"
+USERS_ENV = "HUBTOOL_SPACE_USERS"
+
+
+def pseudonym(username: str, salt: bytes) -> str:
+    """A stable pseudonym for ``username``: the first 8 bytes of HMAC-SHA256 as a signed decimal integer."""
+    digest = hmac.new(salt, username.encode("utf-8"), hashlib.sha256).digest()
+    return str(int.from_bytes(digest[:8], "big", signed=True))
+
+
+def load_salt(votes_db: str | Path) -> bytes:
+    """HUBTOOL_PSEUDONYM_SALT, or a random salt kept (0600) beside the vote store and reused after restarts."""
+    if os.environ.get(SALT_ENV):
+        return os.environ[SALT_ENV].encode("utf-8")
+    path = Path(votes_db).parent / "pseudonym.salt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32))
+    return path.read_bytes().strip()
+
+
+def parse_accounts(text: str | None) -> list[tuple[str, str]]:
+    """`name:password` pairs separated by commas or newlines (the HUBTOOL_SPACE_USERS secret)."""
+    accounts = []
+    for item in (text or "").replace("\n", ",").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, password = item.partition(":")
+        if not sep or not name.strip() or not password:
+            raise ValueError(f"{USERS_ENV}: expected name:password, got an entry without one ({name.strip()!r})")
+        accounts.append((name.strip(), password))
+    return accounts
+
+
+def profile_value(value: str | None, vocabulary: tuple) -> str | None:
+    """A profile answer as stored (None when not given); labels and values both accepted."""
+    if not value:
+        return None
+    for label, stored in vocabulary:
+        if value in (label, stored):
+            return stored
+    raise ValueError(f"{value!r} is not one of {', '.join(v for _, v in vocabulary)}")
+
+
+@dataclass(frozen=True)
+class Voter:
+    """The person behind a request: a pseudonym when signed in, and the client address for the rate limit."""
+
+    user: str | None      # pseudonym; None when anonymous
+    client: str
+    name: str | None = None  # the signed-in name, only ever shown back to that person
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(1, int(round(seconds)))
+    minutes, rest = divmod(seconds, 60)
+    if not minutes:
+        return f"{rest} s"
+    return f"{minutes} min" + (f" {rest} s" if rest else "")
+
+
+class RateLimiter:
+    """A sliding window of vote times per key (pseudonym, client address); thread-safe, in memory."""
+
+    def __init__(self, limit: int, window_s: float, clock=time.monotonic):
+        self.limit, self.window_s, self.clock = limit, window_s, clock
+        self._times: dict[str, deque] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _keys(voter: Voter) -> list[tuple[str, str]]:
+        """Signed-in voters are counted per person (a class behind one address must not share a limit);
+        anonymous ones per client address (a new browser session must not reset it)."""
+        return [("user", f"user:{voter.user}")] if voter.user else [("client", f"client:{voter.client}")]
+
+    def check(self, voter: Voter) -> None:
+        """Raise PermissionError (with an explanation) when this voter is at the limit; counts nothing."""
+        with self._lock:
+            self._check(voter, self.clock())
+
+    def acquire(self, voter: Voter) -> None:
+        """Count one vote, or raise PermissionError with an explanation when a key is at its limit."""
+        with self._lock:
+            now = self.clock()
+            self._check(voter, now)
+            if self.limit:
+                for _, key in self._keys(voter):
+                    self._times[key].append(now)
+
+    def _check(self, voter: Voter, now: float) -> None:
+        if not self.limit:
+            return
+        for who, key in self._keys(voter):
+            times = self._times[key]
+            while times and now - times[0] >= self.window_s:
+                times.popleft()
+            if len(times) >= self.limit:
+                window, wait = _duration(self.window_s), _duration(self.window_s - (now - times[0]))
+                source = ("You have cast" if who == "user" else "Your network address has sent")
+                limit_of = "one person" if who == "user" else "one network address"
+                raise PermissionError(
+                    f"{source} {self.limit} votes in the last {window}, the most this arena takes from "
+                    f"{limit_of}. You can vote again in {wait}. Thank you for voting!")
+
+    def release(self, voter: Voter) -> None:
+        """Give back the last counted vote (it was not stored)."""
+        with self._lock:
+            for _, key in self._keys(voter):
+                if self._times.get(key):
+                    self._times[key].pop()

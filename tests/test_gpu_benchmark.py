@@ -1,0 +1,32 @@
+"""benchmarks/gpu/train_smoke.py in its CPU dry mode, so the GPU script cannot rot: both phases train through
+the recipe (LoRA; full fine-tuning under FSDP2 in one process), write artifacts that validate and reload."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_gpu_smoke_benchmark_dry_mode_runs_both_phases_on_cpu(tmp_path):
+    out = tmp_path / "gpu_smoke.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu" / "train_smoke.py"), "--dry", "--work",
+                          str(tmp_path / "work"), "--out", str(out)], env=env, capture_output=True, text=True,
+                         timeout=1200)
+    assert run.returncode == 0, run.stderr[-4000:]
+    summary = json.loads(out.read_text())
+    assert summary["dry"] is True and [p["mode"] for p in summary["phases"]] == ["lora", "full"]
+    lora, full = summary["phases"]
+    assert full["fsdp"] is True and lora["fsdp"] is False  # the full phase really ran under FSDP
+    for phase in (lora, full):
+        assert phase["steps"] == 3 and phase["artifact_valid"] and phase["reloaded_loss_finite"]
+        assert phase["tokens_per_s"] > 0 and phase["mfu"] is None  # no GPU: no peak to compare with
+    assert full["parameters"] == lora["parameters"] > 0
+    assert "lora:" in run.stdout and "full:" in run.stdout and "tokens/s" in run.stdout

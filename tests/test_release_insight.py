@@ -1,0 +1,230 @@
+"""`hubtool diff` between releases on the local hub, the cards' pictures and "Changes since" section, read
+back through the real Hub client.
+
+Three releases of one manifest (tests/insight_releases.py): v1.0; v1.1 with the same content; v2.0 with
+one corpus source added (the corpus recipe run again with `books`) and exp_2_111's BLEU moved from
+11.0 ± 0.5 to 13.0 ± 0.5 (2.8 standard errors of the difference).
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from huggingface_hub import HfApi, hf_hub_download
+from PIL import Image
+
+from hub_tools.cli import main
+from insight_releases import ADDED_SOURCE, BLEU_STDERR, add_source, build_release, set_scores, set_version
+
+from conftest import ADMIN_TOKEN
+
+pytestmark = pytest.mark.slow
+NS = "insight-releases"
+SPLITS = ("train", "validation")
+
+
+def cli(*args) -> tuple[int, dict | str]:
+    result = CliRunner().invoke(main, list(map(str, args)))
+    try:
+        return result.exit_code, json.loads(result.stdout)
+    except ValueError:
+        return result.exit_code, result.output
+
+
+def rows_of(folder: Path) -> dict[str, list[dict]]:
+    return {s: pq.read_table(folder / "data" / f"{s}-00000-of-00001.parquet").to_pylist() for s in SPLITS}
+
+
+def canonical(row: dict) -> str:
+    return json.dumps(row, sort_keys=True, ensure_ascii=False)
+
+
+@dataclass
+class Releases:
+    manifest: Path
+    corpus_v1: dict[str, list[dict]]
+    corpus_v2: dict[str, list[dict]]
+    v2: dict
+
+
+@pytest.fixture(scope="module")
+def releases(hub, tmp_path_factory) -> Releases:
+    root = tmp_path_factory.mktemp("insight") / "release"
+    manifest = build_release(root, NS)
+    for version in ("v1.0", "v1.1"):  # v1.1: the same artifacts released again
+        set_version(manifest, version)
+        code, out = cli("release", manifest, "--json", "--no-verify")
+        assert code == 0, out
+    corpus_v1 = rows_of(root / "corpus")
+    add_source(manifest)
+    set_scores(root, bleu=13.0, acc=0.5)
+    set_version(manifest, "v2.0")
+    code, v2 = cli("release", manifest, "--json", "--no-verify")
+    assert code == 0, v2
+    return Releases(manifest, corpus_v1, rows_of(root / "corpus"), v2)
+
+
+def test_identical_releases_report_no_change(releases):
+    code, out = cli("diff", "v1.0", "v1.1", "--manifest", releases.manifest, "--json", "--exit-code")
+    assert code == 0, out
+    assert out["changed"] is False and out["schema_version"] == 1
+    assert {a["name"]: a["status"] for a in out["artifacts"]} == {
+        n: "unchanged" for n in ("corpus", "instructions", "preferences", "base", "exp_2_111")}
+    corpus = next(a for a in out["artifacts"] if a["name"] == "corpus")
+    total = sum(map(len, releases.corpus_v1.values()))
+    assert corpus["rows_total"] == {"config": "*", "split": "*", "old_rows": total, "new_rows": total, "added": 0,
+                                    "removed": 0, "kept": total}
+    assert corpus["old"]["revision"] == "v1.0" and corpus["new"]["revision"] == "v1.1"
+    assert corpus["old"]["commit"] != corpus["new"]["commit"]  # the cards differ (version); the artifact does not
+    code, text = cli("diff", "v1.0", "v1.1", "--manifest", releases.manifest)
+    assert code == 0 and text.rstrip().endswith("no change")
+
+
+def test_diff_reports_the_added_rows_the_config_change_and_the_metric(releases):
+    code, out = cli("diff", "v1.1", "v2.0", "--manifest", releases.manifest, "--json", "--show-rows", "1000")
+    assert code == 0 and out["changed"] is True, out
+    status = {a["name"]: a["status"] for a in out["artifacts"]}
+    assert status == {"corpus": "changed", "instructions": "unchanged", "preferences": "unchanged",
+                      "base": "unchanged", "exp_2_111": "changed"}
+    corpus = next(a for a in out["artifacts"] if a["name"] == "corpus")
+    expected_added = {}
+    for split in SPLITS:
+        added = Counter(map(canonical, releases.corpus_v2[split])) - Counter(map(canonical, releases.corpus_v1[split]))
+        removed = Counter(map(canonical, releases.corpus_v1[split])) - Counter(map(canonical, releases.corpus_v2[split]))
+        assert not removed  # the recipe kept every earlier row
+        expected_added[split] = [json.loads(r) for r in added.elements()]
+        assert all(r["source"] == ADDED_SOURCE for r in expected_added[split])  # exactly the added source's rows
+    by_split = {r["split"]: r for r in corpus["rows"]}
+    for split in SPLITS:
+        assert by_split[split] == {"config": "default", "split": split,
+                                   "old_rows": len(releases.corpus_v1[split]), "new_rows": len(releases.corpus_v2[split]),
+                                   "added": len(expected_added[split]), "removed": 0,
+                                   "kept": len(releases.corpus_v1[split])}
+    assert sum(len(v) for v in expected_added.values()) > 0
+    assert Counter((e["split"], e["id"]) for e in corpus["examples_added"]) == Counter(
+        (split, r["id"]) for split, rows in expected_added.items() for r in rows)
+    assert corpus["examples_removed"] == [] and corpus["schema_changes"] == []
+    # the config change: one source more (and the input fingerprint it brings); nothing else
+    assert {(c["field"], c["change"]) for c in corpus["provenance"]} == {
+        (f"config.sources[{ADDED_SOURCE}]", "added"), (f"inputs[source:{ADDED_SOURCE}]", "added")}
+    added_source = next(c for c in corpus["provenance"] if c["field"].startswith("config.sources"))
+    assert added_source["new"]["name"] == ADDED_SOURCE and added_source["new"]["path"].endswith("eu_books.parquet")
+    model = next(a for a in out["artifacts"] if a["name"] == "exp_2_111")
+    assert model["files"] == [] and model["provenance"] == [] and len(model["metrics"]) == 1
+    m = model["metrics"][0]
+    se = math.hypot(BLEU_STDERR, BLEU_STDERR)
+    assert (m["metric"], m["old"], m["new"], m["delta"]) == ("BLEU", 11.0, 13.0, 2.0)
+    assert m["stderr"] == pytest.approx(se) and m["z"] == pytest.approx(2.0 / se, abs=1e-4)
+    assert m["label"] == "beyond error"
+    code, _ = cli("diff", "v1.1", "v2.0", "--manifest", releases.manifest, "--json", "--exit-code")
+    assert code == 1  # as git diff --exit-code
+
+
+def test_a_local_release_against_its_published_tag_labels_a_change_within_error(releases, tmp_path):
+    copy = tmp_path / "release"
+    shutil.copytree(releases.manifest.parent, copy)
+    set_scores(copy, bleu=13.0, acc=0.52)  # 0.02 against a standard error of the difference of 0.0707
+    code, out = cli("diff", "v2.0", copy / "release.yaml", "--only", "exp_2_111", "--json")
+    assert code == 0, out
+    [model] = out["artifacts"]
+    assert model["old"]["revision"] == "v2.0-exp_2_111" and model["new"]["local"] is True
+    [m] = model["metrics"]
+    assert (m["metric"], m["old"], m["new"]) == ("Accuracy", 0.5, 0.52)
+    assert m["stderr"] == pytest.approx(math.hypot(0.05, 0.05)) and m["label"] == "within error"
+    code, out = cli("diff", "v2.0", copy / "release.yaml", "--only", "corpus", "--json")
+    assert code == 0 and out["changed"] is False  # the local corpus is the published one
+
+
+def test_one_artifact_by_repo_and_revision_in_a_small_memory_budget(releases):
+    repo = f"datasets/{NS}/basque-sample-corpus"
+    code, big = cli("diff", f"{repo}@v1.1", f"{repo}@v2.0", "--json")
+    assert code == 0 and big["artifacts"][0]["memory"]["spilled"] is False
+    # 2 KiB hold 256 row hashes: fewer than the two versions' rows, so they go to disk partitions
+    code, small = cli("diff", f"{repo}@v1.1", "v2.0", "--json", "--memory-budget", "2KiB")  # bare rev: same repo
+    assert code == 0, small
+    a, b = big["artifacts"][0], small["artifacts"][0]
+    assert b["memory"]["budget_bytes"] == 2048 and b["memory"]["spilled"] is True
+    assert b["memory"]["peak_hash_bytes"] <= 2048 + 8 * 8192  # the budget plus one batch of rows
+    assert a["rows"] == b["rows"] and a["rows_total"]["added"] == sum(
+        len(releases.corpus_v2[s]) - len(releases.corpus_v1[s]) for s in SPLITS)
+    code, text = cli("diff", f"{repo}@v1.1", f"{repo}@v2.0", "--show-rows", "2")
+    assert code == 0 and "added row: default/" in text and "config.sources[books]: added" in text
+
+
+def _cards(api: HfApi, releases: Releases) -> dict[str, tuple[str, str, str, str]]:
+    """artifact -> (repo type, repo id, tag, README text) at v2.0."""
+    out = {}
+    for a in releases.v2["artifacts"]:
+        text = Path(hf_hub_download(a["repo_id"], "README.md", repo_type=a["repo_type"], revision=a["tag"])).read_text()
+        out[a["name"]] = (a["repo_type"], a["repo_id"], a["tag"], text)
+    return out
+
+
+def test_cards_show_their_pictures_on_the_hub(hub, releases):
+    api = HfApi(endpoint=hub.url, token=ADMIN_TOKEN)
+    cards = _cards(api, releases)
+    expected = {"corpus": {"languages", "sources", "words-per-row"}, "instructions": {"languages", "words-per-row"},
+                "preferences": {"languages", "words-per-row", "win-rates"}, "base": {"scores"},
+                "exp_2_111": {"scores"}}
+    for name, (repo_type, repo_id, tag, text) in cards.items():
+        links = re.findall(r"!\[([^\]]*)\]\(([^)\s]+)\)", text)
+        assert {Path(p).stem for _, p in links} == expected[name], name
+        prefix = "" if repo_type == "model" else f"{repo_type}s/"
+        for alt, path in links:
+            assert len(alt) > 20 and not path.startswith(("/", "http")), (name, path)  # alt text, relative link
+            resp = httpx.get(f"{hub.url}/{prefix}{repo_id}/resolve/{tag}/{path}", trust_env=False,
+                             follow_redirects=True)
+            assert resp.status_code == 200, (name, path)
+            image = Image.open(io.BytesIO(resp.content))
+            assert image.format == "PNG" and image.size[0] > 100 and image.size[1] > 100
+            image.verify()
+    # every number the sources picture shows is in its table, and equals the data
+    counts = Counter(r["source"] for rows in releases.corpus_v2.values() for r in rows)
+    total = sum(counts.values())
+    corpus_card = cards["corpus"][3]
+    for source, n in counts.items():
+        assert f"| {source} | {n:,} | {n / total * 100:.1f}% |" in corpus_card
+    for split in SPLITS:  # words-per-row histogram rows add up to each split's rows
+        header = next(line for line in corpus_card.splitlines() if line.startswith("| words per row |"))
+        column = header.strip("|").split("|").index(f" {split} ")
+        lines = corpus_card.split(header, 1)[1].strip().splitlines()[1:]
+        table = [line for line in lines[: next((i for i, x in enumerate(lines) if not x.startswith("|")), len(lines))]]
+        assert sum(int(line.strip("|").split("|")[column].replace(",", "")) for line in table) == \
+            len(releases.corpus_v2[split])
+    scores = cards["exp_2_111"][3]
+    assert "| Machine translation en-eu · BLEU | 13 ± 0.5 | 2 ± 0.3 | +11 |" in scores
+
+
+def test_cards_say_what_changed_since_the_previous_release(hub, releases):
+    api = HfApi(endpoint=hub.url, token=ADMIN_TOKEN)
+    cards = _cards(api, releases)
+    corpus = cards["corpus"][3]
+    assert "## Changes since v1.1" in corpus
+    for split in SPLITS:
+        old, new = len(releases.corpus_v1[split]), len(releases.corpus_v2[split])
+        assert f"| default | {split} | {old:,} | {new:,} | {new - old:,} | 0 | {old:,} |" in corpus
+    assert f"- `config.sources[{ADDED_SOURCE}]` added" in corpus
+    model = cards["exp_2_111"][3]
+    se = math.hypot(BLEU_STDERR, BLEU_STDERR)
+    assert f"| Machine translation en-eu | BLEU | 11.0 | 13.0 | +2 | {se:.4g} | beyond error |" in model
+    assert "## Changes since v1.1" in cards["instructions"][3] and "No change in rows" in cards["instructions"][3]
+    v1 = Path(hf_hub_download(f"{NS}/basque-sample-corpus", "README.md", repo_type="dataset", revision="v1.0"))
+    assert "## Changes since" not in v1.read_text()  # a first release has nothing to compare with
+
+
+def test_rerunning_the_release_makes_no_commit(hub, releases):
+    before = httpx.get(f"{hub.url}/api/_localhub/stats", trust_env=False).json()
+    code, out = cli("release", releases.manifest, "--json", "--no-verify")
+    assert code == 0 and out["commits"] == 0, out
+    after = httpx.get(f"{hub.url}/api/_localhub/stats", trust_env=False).json()
+    assert after["commits"] == before["commits"] and after["lfs_uploads"] == before["lfs_uploads"]
