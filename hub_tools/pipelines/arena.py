@@ -129,14 +129,16 @@ def choose(voter: str, a: str, b: str) -> str:
 
 
 def play_battle(client, prompt: str, voter: str) -> dict:
-    """One battle through the app's API: send the prompt (both answers stream), vote, read the reveal."""
+    """One battle through the app's API: a new round, the prompt (both answers stream), the vote (the same
+    verdict on content and language, so the app asks no overall question), and the revealed names."""
+    client.predict(api_name="/arena_new")
     chat_a, chat_b, *_ = client.predict(prompt, api_name="/arena_send")
     a, b = _answer(chat_a), _answer(chat_b)
     verdict = choose(voter, a, b)
     label = CHOICES[verdict]
-    voted = client.predict(label, label, label, True, "", "", api_name="/arena_vote")
-    reveal = voted if isinstance(voted, str) else voted[-1]  # the reveal text (the battle state stays in the app)
-    m = _REVEAL.search(reveal.replace("·", " ") if isinstance(reveal, str) else "")
+    voted = client.predict(label, label, label, True, None, None, api_name="/arena_vote")
+    texts = [voted] if isinstance(voted, str) else [v for v in voted if isinstance(v, str)]
+    m = next((m for m in (_REVEAL.search(t.replace("·", " ")) for t in texts) if m), None)
     return {"winner": verdict, "answer_a": a, "answer_b": b, "revealed": m.groups() if m else None}
 
 
