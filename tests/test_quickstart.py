@@ -70,7 +70,9 @@ def test_quickstart_builds_with_recipes_releases_verifies_and_rebuilds_identical
         local_sources and len(local_sources) >= 3  # several raw sources survive the filters
 
     # the simulated arena round is marked simulated in the data and in the card
-    prefs = datasets.load_dataset(f"{NS}/basque-sample-preferences", "arena_sanitized", split="train", revision="v1.0")
+    configs = datasets.get_dataset_config_names(f"{NS}/basque-sample-preferences", revision="v1.0")
+    sanitized = next(c for c in configs if c.endswith("-sanitized"))  # YY-MM of the (simulated) clock
+    prefs = datasets.load_dataset(f"{NS}/basque-sample-preferences", sanitized, split="train", revision="v1.0")
     assert len(prefs) == 9 and all(i.startswith("simulated-") for i in prefs["id"])
     assert "SIMULATED" in Path(hf_hub_download(f"{NS}/basque-sample-preferences", "README.md", repo_type="dataset",
                                                revision="v1.0")).read_text()
