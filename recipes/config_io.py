@@ -35,3 +35,15 @@ def load_yaml_config(path: str | Path, model: type[Config]) -> Config:
                                     for e in err.errors())) from None
     config._base = path.resolve().parent
     return config
+
+
+def validate_config(data: dict, model: type[Config], base: str | Path, where: str) -> Config:
+    """``model`` validated from a mapping (e.g. a config file resolved by `hubtool build`); relative paths in it
+    resolve against ``base``; errors name ``where``."""
+    try:
+        config = model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError("\n".join(f"{where}: {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}"
+                                    for e in err.errors())) from None
+    config._base = Path(base).resolve()
+    return config

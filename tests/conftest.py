@@ -124,7 +124,7 @@ def repo_name(request) -> str:
 @pytest.fixture(scope="session")
 def sample_release(tmp_path_factory) -> Path:
     """The sample release (corpus, instructions, preferences, base model, two adapters, Space), built once."""
-    from hub_tools.samples.builders import build_sample_release
+    from sample_release import build_sample_release
 
     return build_sample_release(tmp_path_factory.mktemp("release") / "sample")
 

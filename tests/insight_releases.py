@@ -1,5 +1,5 @@
 """Releases for the tests of `hubtool diff`, card pictures and the "Changes since" section, built from
-artifact folders: the bundled sample release (hub_tools.samples.builders) with its corpus made by the
+artifact folders: the tests' sample release (tests/sample_release.py) with its corpus made by the
 real corpus recipe (recipes/configs/corpus/tiny.yaml) from three of its four sources, or from all four.
 
 When the recipe-driven quickstart (`hubtool build release.yaml`) lands, :func:`build_release` can be
@@ -50,7 +50,7 @@ def build_corpus(out: Path, with_added_source: bool) -> Path:
 def build_release(root: Path, namespace: str) -> Path:
     """Version v1.0: corpus from three sources, bleu 11.0 ± 0.5 and accuracy 0.5 ± 0.05 for exp_2_111, the
     base model's scores, and the bundled evaluation tasks listed for the overlap check."""
-    from hub_tools.samples.builders import build_sample_release
+    from sample_release import build_sample_release
 
     manifest_path = build_sample_release(root, namespace=namespace, version="v1.0")
     data = yaml.safe_load(manifest_path.read_text())

@@ -74,7 +74,8 @@ def test_quickstart_releases_the_sample_on_the_embedded_hub(tmp_path):
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr
         result = json.loads(out.stdout)
-        assert result["verified"] is True and result["commits"] == 7 and len(result["tags_created"]) == 7
+        release = result["release"]  # the quickstart project: 8 artifacts, each built by its recipe
+        assert result["verified"] is True and release["commits"] == 8 and len(release["tags_created"]) == 8
         assert "using the local staging hub" in result["note"] and "started now" in result["note"]
         assert result["endpoint"].startswith("http://127.0.0.1:")
         assert (tmp_path / "home" / "localhub" / "admin-token").stat().st_mode & 0o777 == 0o600
@@ -82,7 +83,7 @@ def test_quickstart_releases_the_sample_on_the_embedded_hub(tmp_path):
         assert token not in out.stdout + out.stderr
         again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         second = json.loads(again.stdout)
-        assert "already running" in second["note"] and second["commits"] == 0 and second["verified"]
+        assert "already running" in second["note"] and second["release"]["commits"] == 0 and second["verified"]
         status = subprocess.run([sys.executable, "-m", "hub_tools.cli", "hub", "status", "--json"], env=env,
                                 capture_output=True, text=True)
         assert status.returncode == 0 and json.loads(status.stdout)["url"] == result["endpoint"]

@@ -17,7 +17,7 @@ from huggingface_hub import HfApi
 from hub_tools.cli import main
 from hub_tools.artifacts.manifest import load_manifest
 from hub_tools.publish.release import ReleaseError, run_release
-from hub_tools.samples.builders import build_sample_release
+from sample_release import build_sample_release
 
 from conftest import ADMIN_TOKEN
 
@@ -259,9 +259,15 @@ def test_release_promotes_the_best_variant_to_main(hub, api, manifest_path):
     ns = data["namespace"]
     code, out = cli("release", manifest_path, "--json")
     assert code == 0 and out["verified"], out
-    # sample eval results: exp_2_101 accuracy 0.4, exp_2_111 accuracy 0.5
+    # the evaluate recipe's accuracies, read from the results files; the best wins (ties: the later name)
+    acc = {}
+    for branch in ("exp_2_101", "exp_2_111"):
+        doc = json.loads((manifest_path.parent / "results" / f"{branch}.json").read_text())
+        acc[branch] = next(m["value"] for r in doc["results"] if r["task"]["type"] == "multiple-choice"
+                           for m in r["metrics"] if m["type"] == "accuracy")
+    best = max(sorted(acc), key=lambda b: (acc[b], b))
     assert out["promoted"] == {f"{ns}/tiny-llama-eu-instruct": {
-        "variant": "exp_2_111", "metric": "accuracy", "scores": {"exp_2_101": 0.4, "exp_2_111": 0.5}}}
+        "variant": best, "metric": "accuracy", "scores": acc}}
     assert f"{ns}/tiny-llama-eu-instruct@v1.0" in out["tags_created"] and out["commits"] == 8
     assert any(c["check"] == "promoted variant on main" and c["ok"] for c in out["verify"])
     main_files = set(api.list_repo_files(f"{ns}/tiny-llama-eu-instruct", revision="v1.0"))
@@ -269,7 +275,7 @@ def test_release_promotes_the_best_variant_to_main(hub, api, manifest_path):
     from huggingface_hub import hf_hub_download
 
     readme = open(hf_hub_download(f"{ns}/tiny-llama-eu-instruct", "README.md", revision="v1.0")).read()
-    assert "`main` holds variant `exp_2_111`, the best by accuracy" in readme
+    assert f"`main` holds variant `{best}`, the best by accuracy" in readme
     code, again = cli("release", manifest_path, "--json")
     assert code == 0 and again["commits"] == 0
 

@@ -14,7 +14,7 @@ from conftest import ALICE_TOKEN, CAROL_TOKEN
 from hub_tools.artifacts.manifest import load_manifest
 from hub_tools.cli import main
 from hub_tools.publish.release import run_release
-from hub_tools.samples.builders import build_sample_release
+from sample_release import build_sample_release
 
 pytestmark = pytest.mark.slow
 BRANCHES = {("dataset", "basque-sample-corpus"): ["main"], ("dataset", "basque-sample-instructions"): ["main"],

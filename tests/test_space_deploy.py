@@ -67,8 +67,9 @@ def test_the_deployed_folder_builds_its_app_without_hubtool(hub, api, repo_name,
     """What a Space machine does: install the requirements and import app.py, with no hubtool around."""
     repo = f"hitz/{repo_name}"
     config = tmp_path / "space.yaml"
-    config.write_text(yaml.safe_dump({"models": [{"name": "a", "model": str(tiny_model_dir)},
-                                                 {"name": "b", "model": str(tiny_model_dir)}],
+    local = __import__("os").path.relpath(tiny_model_dir, tmp_path / "space")  # where the Space runs; no absolute
+    config.write_text(yaml.safe_dump({"models": [{"name": "a", "model": local},  # path may be published (HT004)
+                                                 {"name": "b", "model": local}],
                                       "votes_db": "data/votes.sqlite"}))
     _deploy(["--repo", repo, "--config", str(config), "--endpoint", hub.url])
     folder = snapshot_download(repo, repo_type="space", local_dir=tmp_path / "space")

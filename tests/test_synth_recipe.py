@@ -97,15 +97,16 @@ def standin(standin_server):
 def write_config(tmp_path: Path, url: str | None, tiny_model_dir: Path, file: str = "synth.yaml", **fields) -> Path:
     """A recipe config for the tests. Request timeouts are far above a request's time on a busy machine (a
     safety net only): a test that needs a timeout to fire uses the stand-in server, which hangs on purpose."""
+    # paths relative to the config file, as a shipped config has them: hubtool.json must hold no local path
     data = {"name": "test-synth", "method": "magpie", "language": "eu",
-            "backbone": {"model": str(tiny_model_dir), "served_name": "tiny"},
+            "backbone": {"model": os.path.relpath(tiny_model_dir, tmp_path), "served_name": "tiny"},
             "server": {"type": "endpoint", "endpoint_url": url, "request_timeout": 300, "retries": 2,
                        "retry_backoff": 0.05, "max_concurrent": 4},
             "sampling": {"temperature": 1.0, "max_tokens_instruction": 12, "max_tokens_response": 16},
             "num_samples": 12, "records_per_chunk": 4, "executor": {"tasks": 2, "workers": 1},
             "postprocess": {"language_check": False, "min_instruction_chars": 1, "min_response_chars": 1,
                             "near_dedup": {"n_grams": 2}},
-            "output": str(tmp_path / "out"), **fields}
+            "output": "out", **fields}
     if url is None:
         data["server"] = {"type": "custom", "request_timeout": 300, "start_timeout": 600}
     path = tmp_path / file
@@ -163,7 +164,7 @@ def test_magpie_end_to_end_through_the_endpoint(recorder, model_server, tiny_mod
     for r in rows:
         roles = [m["role"] for m in r["messages"]]
         assert roles in (["system", "user", "assistant"], ["user", "assistant"])
-        assert r["method"] == "magpie" and r["model"] == str(tiny_model_dir)
+        assert r["method"] == "magpie" and r["model"] == os.path.relpath(tiny_model_dir, tmp_path)
         assert r["sampling"]["temperature"] == 1.0 and r["sampling"]["max_tokens_response"] == 16
     assert validate_artifact(result.output).ok()
     prov = json.loads((result.output / "hubtool.json").read_text())
@@ -193,6 +194,35 @@ def test_backtranslation_links_each_row_to_its_source_document(recorder, model_s
     assert any(sources["doc-000"] in b["messages"][-1]["content"] for b in recorder.bodies)
     prov = json.loads((result.output / "hubtool.json").read_text())
     assert [s["id"] for s in prov["source_datasets"]] == ["hubtool-demo/basque-sample-corpus"]
+
+
+def test_a_folder_input_gives_only_its_train_split_and_is_recorded(recorder, model_server, tiny_model_dir, tmp_path):
+    """An artifact folder as input: its validation documents never become training answers (unless
+    `input.split` says so), and hubtool.json names the input and its content fingerprint, with no local path."""
+    import pyarrow as pa
+
+    _, url = model_server
+    docs = [json.loads(line) for line in (SAMPLE / "eu_docs.jsonl").read_text().splitlines()]
+    corpus = tmp_path / "corpus"
+    (corpus / "data").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(docs[:6]), corpus / "data" / "train-00000-of-00001.parquet")
+    pq.write_table(pa.Table.from_pylist(docs[6:9]), corpus / "data" / "validation-00000-of-00001.parquet")
+    path = write_config(tmp_path, url, tiny_model_dir, method="backtranslate", input={"path": "corpus"})
+    data = yaml.safe_load(path.read_text())
+    data["output"] = "out/bt"  # relative: to the config file's folder
+    path.write_text(yaml.safe_dump(data))
+    result = run_synth(load_config(path))
+    assert result.output == tmp_path / "out" / "bt"
+    assert_accounted(result, 6)
+    assert {r["source_doc_id"] for r in read_rows(result.output)} <= {d["id"] for d in docs[:6]}
+    prov = json.loads((result.output / "hubtool.json").read_text())
+    (record,) = [i for i in prov["inputs"] if i["name"] == "input"]
+    assert record["ref"] == "corpus" and record["rows"] == 6 and len(record["sha256"]) == 64
+    data["input"] = {"path": "corpus", "split": "validation"}
+    path.write_text(yaml.safe_dump(data))
+    result = run_synth(load_config(path))
+    assert_accounted(result, 3)
+    assert {r["source_doc_id"] for r in read_rows(result.output)} <= {d["id"] for d in docs[6:9]}
 
 
 def test_backtranslation_reads_a_hub_dataset_at_a_revision(recorder, model_server, tiny_model_dir, tmp_path, api,

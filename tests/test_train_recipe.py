@@ -57,7 +57,10 @@ def test_two_variants_train_reload_and_generate_from_folder_and_hub(cfg, api, tm
         prov = json.loads((r.output / "hubtool.json").read_text())
         assert prov["kind"] == "adapter" and prov["config"]["variant"] == name
         assert {i["name"] for i in prov["inputs"]} >= {"data:corpus", "data:instructions_en", "base_model"}
-        assert prov["statistics"]["mixture"]["instructions_en"] == {"rows": 18, "used": 9, "weight": 0.5}
+        assert prov["statistics"]["mixture"]["instructions_en"] == {
+            "rows": 18, "used": 9, "sources": [{"name": "../../train/sample/instructions_en.jsonl", "rows": 18,
+                                                "used": 9, "weight": 0.5}]}
+        assert not any(i["ref"].startswith("/") for i in prov["inputs"])  # no local absolute path is recorded
         push(api, r.output, adapter_repo, "model", name, f"train {name}")
 
     tokenizer = AutoTokenizer.from_pretrained(results["exp_2_111"].output)
@@ -78,7 +81,7 @@ def test_two_variants_train_reload_and_generate_from_folder_and_hub(cfg, api, tm
 
 
 def test_loss_decreases_on_a_repeated_batch(cfg, tmp_path):
-    cfg.data["instructions_target"].limit = 4
+    cfg.data["instructions_target"][0].limit = 4
     cfg.training.update(max_steps=15, packing=False, learning_rate=5e-2, per_device_train_batch_size=4)
     only_chat = expand_variants(cfg)[0].__class__("exp_2_010", {"corpus": 0, "instructions_target": 1,
                                                                 "instructions_en": 0})

@@ -12,6 +12,17 @@ Example (annotated: examples/release.yaml)::
       - {name: exp_2_111, kind: adapter, path: adapters/exp_2_111, repo: latxa-instruct, branch: exp_2_111,
          eval_results: results/exp_2_111.json}
 
+An artifact may also say how it is built (``build:``: a recipe, its config, and inputs that name other
+artifacts of the file, Hub datasets at a revision, or local files); ``stages:`` lists built outputs that
+are not published (evaluation results, arena votes). ``hubtool build`` runs them in dependency order
+(docs/building.md)::
+
+      - name: magpie
+        kind: instructions
+        path: artifacts/magpie
+        repo: basque-sample-magpie
+        build: {recipe: synth, config: configs/magpie.yaml, inputs: {backbone: base}}
+
 Errors name the file, the line and the field.
 """
 from __future__ import annotations
@@ -21,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub_tools.errors import HubtoolError
 from hub_tools.artifacts.overlap_settings import OverlapSettings
@@ -51,6 +62,68 @@ class ValidationSettings(_Strict):
                                      description="N-gram overlap of evaluation sets with training artifacts.")
 
 
+class InputRef(BaseModel):
+    """Where one recipe input comes from: exactly one of an artifact (or stage) of this manifest, a Hub
+    dataset or model at a revision, or a local file or folder (relative to the manifest). Other keys (a
+    training source's ``weight``, a split, a corpus source's ``format`` ...) go to the recipe as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+    artifact: str | None = Field(None, description="Name of an artifact or stage of this manifest.")
+    hub: str | None = Field(None, description="Hub repo id (org/name).")
+    revision: str | None = Field(None, description="Hub revision: a tag such as v1.0, a branch or a commit.")
+    path: str | None = Field(None, description="A local file or folder, relative to the manifest.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "InputRef":
+        given = [k for k in ("artifact", "hub", "path") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("an input names exactly one of `artifact`, `hub` or `path`"
+                             + (f" (got {', '.join(given)})" if given else ""))
+        return self
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+def _input_refs(value: Any) -> Any:
+    """``corpus`` is short for ``{artifact: corpus}``, in a list too."""
+    if isinstance(value, str):
+        return {"artifact": value}
+    if isinstance(value, list):
+        return [_input_refs(v) for v in value]
+    return value
+
+
+class BuildSpec(_Strict):
+    """How an artifact (or stage) is made: a recipe, its config, and where its inputs come from."""
+
+    recipe: str = Field(description="corpus, tiny-base, synth, train, evaluate, space, arena or preferences.")
+    config: str | None = Field(None, description="The recipe's config file, relative to the manifest.")
+    set: dict[str, Any] = Field(default_factory=dict, description="Overrides merged into the config (nested keys).")
+    inputs: dict[str, InputRef | list[InputRef]] = Field(
+        default_factory=dict, description="Recipe input slot -> source(s); see docs/building.md for each recipe's slots.")
+    variant: str | None = Field(None, description="train: the variant of the config's grid this artifact is.")
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {k: _input_refs(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    def refs(self) -> list[tuple[str, InputRef]]:
+        """(slot, input) pairs, lists flattened."""
+        return [(slot, ref) for slot, v in self.inputs.items() for ref in (v if isinstance(v, list) else [v])]
+
+
+class StageSpec(_Strict):
+    """A built output that is not published itself (evaluation results, arena votes)."""
+
+    name: str = Field(min_length=1)
+    path: str = Field(description="File or folder the stage writes, relative to the manifest.")
+    build: BuildSpec
+
+
 class ArtifactSpec(_Strict):
     name: str = Field(min_length=1)
     kind: ArtifactKind
@@ -63,6 +136,9 @@ class ArtifactSpec(_Strict):
     eval_results: str | None = Field(default=None, description="Evaluation results (JSON) of a model/adapter.")
     base_model_path: str | None = Field(default=None, description="Local copy of an adapter's base model.")
     chat: bool = Field(default=True, description="Chat model: a chat template is required.")
+    build: BuildSpec | None = Field(default=None, description="How `hubtool build` makes this artifact.")
+    validation: ValidationSettings | None = Field(default=None, description="Overrides of the release's "
+                                                  "validation settings for this artifact (only the fields given).")
 
 
 class PromoteRule(_Strict):
@@ -83,6 +159,7 @@ class Manifest(_Strict):
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     artifacts: list[ArtifactSpec] = Field(min_length=1)
     promote: list[PromoteRule] = Field(default_factory=list, description="Variants that become `main`.")
+    stages: list[StageSpec] = Field(default_factory=list, description="Built outputs that are not published.")
 
     # set by load_manifest, not part of the YAML
     _source: Path | None = None
@@ -102,6 +179,15 @@ class Manifest(_Strict):
 
     def repo_id(self, art: ArtifactSpec) -> str:
         return self.full_repo_id(art.repo)
+
+    def validation_for(self, art: ArtifactSpec) -> ValidationSettings:
+        """The release's validation settings with the artifact's own overrides."""
+        if art.validation is None:
+            return self.validation
+        return self.validation.model_copy(update={k: getattr(art.validation, k) for k in art.validation.model_fields_set})
+
+    def artifact(self, name: str) -> ArtifactSpec | None:
+        return next((a for a in self.artifacts if a.name == name), None)
 
     def full_repo_id(self, repo: str) -> str:
         return repo if "/" in repo else f"{self.namespace}/{repo}"

@@ -9,11 +9,18 @@ Recipes and users' own scripts write it with :func:`write_provenance`::
     write_provenance(folder, prov)
 
 The JSON schema is in docs/provenance.schema.json (generated from :class:`Provenance`).
+
+**Identity.** Run-time facts (``started_at``, ``finished_at``, ``wall_time_s``, ``runtime``: timings, host)
+and facts of the build environment (``libraries``, ``python``, ``git_commit``, ``build``: the stage
+fingerprint) are recorded but are not part of what the artifact *is*: :func:`provenance_identity` leaves
+them out, so a rebuilt, byte-identical artifact has the same identity and re-releases as a no-op.
+``SOURCE_DATE_EPOCH`` (reproducible-builds convention), when set, replaces the clock in the timestamps.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import subprocess
 from datetime import datetime, timezone
@@ -65,6 +72,16 @@ class SourceDataset(_Strict):
     revision: str | None = None
 
 
+class BuildRecord(_Strict):
+    """How `hubtool build` made this artifact: the stage of the manifest and its fingerprint (config, inputs and
+    recipe code); a rebuild whose fingerprint is unchanged is skipped."""
+
+    stage: str = Field(description="Name of the artifact (or stage) in the release manifest.")
+    recipe: str = Field(description="Recipe the manifest names, e.g. corpus, synth, train.")
+    config: str | None = Field(default=None, description="Recipe config file, relative to the manifest.")
+    fingerprint: str = Field(description="sha256 of the resolved config, the input identities and the recipe code.")
+
+
 class Provenance(_Strict):
     """Contents of hubtool.json."""
 
@@ -86,6 +103,9 @@ class Provenance(_Strict):
     wall_time_s: float | None = None
     statistics: dict[str, Any] = Field(default_factory=dict, description="Figures computed by the recipe.")
     card: dict[str, Any] = Field(default_factory=dict, description="Extra card fields (tags, citation, ...).")
+    runtime: dict[str, Any] = Field(default_factory=dict, description="Run-time facts (timings, throughput): "
+                                    "recorded, but not part of the artifact's identity.")
+    build: BuildRecord | None = Field(default=None, description="Set by `hubtool build`: the manifest stage.")
 
     @classmethod
     def create(cls, **fields: Any) -> "Provenance":
@@ -110,7 +130,58 @@ def file_sha256(path: str | Path) -> str:
 
 
 def now_iso() -> str:
+    """The current time (UTC, seconds), or ``SOURCE_DATE_EPOCH`` when that is set."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.strip().isdigit():
+        return datetime.fromtimestamp(int(epoch), timezone.utc).isoformat(timespec="seconds")
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# Recorded, but not what the artifact is (see the module docstring).
+NOT_IDENTITY = ("started_at", "finished_at", "wall_time_s", "runtime", "libraries", "python", "git_commit", "build")
+
+
+def provenance_identity(data: dict) -> str:
+    """sha256 of a hubtool.json's content without run-time and environment facts (canonical JSON)."""
+    kept = {k: v for k, v in data.items() if k not in NOT_IDENTITY}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def file_identity(path: str | Path) -> str:
+    """What a published file *is*: hubtool.json by :func:`provenance_identity`, any other file by its bytes."""
+    path = Path(path)
+    if path.name == PROVENANCE_FILE:
+        try:
+            return "provenance:" + provenance_identity(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            pass
+    return file_sha256(path)
+
+
+def bytes_identity(name: str, data: bytes) -> str:
+    """:func:`file_identity` of content held in memory."""
+    if Path(name).name == PROVENANCE_FILE:
+        try:
+            return "provenance:" + provenance_identity(json.loads(data.decode("utf-8")))
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            pass
+    return hashlib.sha256(data).hexdigest()
+
+
+def folder_identity(folder: str | Path, skip: tuple[str, ...] = ("README.md",)) -> str:
+    """The content identity of an artifact folder: every file's :func:`file_identity` by relative path
+    (README.md left out: it is rendered from the rest). Equal for a byte-identical rebuild."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    if folder.is_file():
+        h.update(file_identity(folder).encode())
+        return h.hexdigest()
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).as_posix()
+        if not p.is_file() or rel in skip or any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        h.update(rel.encode() + b"\0" + file_identity(p).encode() + b"\n")
+    return h.hexdigest()
 
 
 def library_versions() -> dict[str, str]:
@@ -124,6 +195,8 @@ def library_versions() -> dict[str, str]:
 
 
 def git_commit(cwd: str | Path | None = None) -> str | None:
+    """The commit of the checkout hubtool runs from (``cwd``: another checkout); None outside one."""
+    cwd = cwd or Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):

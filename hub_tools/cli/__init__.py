@@ -78,6 +78,8 @@ def main(verbose: bool) -> None:
 
 
 def _register_commands() -> None:
+    from hub_tools.cli.adopt import adopt
+    from hub_tools.cli.build import build
     from hub_tools.cli.card import card
     from hub_tools.cli.diff import diff
     from hub_tools.cli.hub import hub
@@ -88,7 +90,8 @@ def _register_commands() -> None:
     from hub_tools.cli.space import space
     from hub_tools.cli.validate import validate
 
-    for command in (hub, serve_model, quickstart, validate, card, push, release, verify, diff, recipe, space):
+    for command in (hub, serve_model, quickstart, build, validate, adopt, card, push, release, verify, diff, recipe,
+                    space):
         main.add_command(command)
 
 

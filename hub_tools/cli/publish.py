@@ -93,6 +93,7 @@ Examples:
   hubtool release release.yaml --dry-run        # validate and show what would change; touch nothing
   hubtool release release.yaml                  # validate, push, tag, collection, verify
   hubtool release release.yaml --only corpus --json
+  hubtool release release.yaml --build          # run the recipes first (hubtool build), then release
   hubtool release release.yaml --create-pr      # through pull requests, merged if the token may
 Safe to re-run: finished artifacts make no commit. Tags are created only after every push succeeded
 (with --create-pr: after every pull request is merged; re-run once a maintainer merged them).
@@ -104,9 +105,10 @@ Exit code: 0 released and verified, 1 invalid/refused/verification failed, 2 usa
 @click.option("--no-verify", is_flag=True, help="Skip reading the release back.")
 @click.option("--create-pr", is_flag=True, help="Propose each change as a pull request and merge it when the "
               "token may; for tokens that may only open pull requests, stop before tagging.")
+@click.option("--build", "build_first", is_flag=True, help="Build the manifest's stages first (hubtool build).")
 @json_option
 def release(manifest_path: Path, dry_run: bool, only: tuple[str, ...], endpoint: str | None, no_verify: bool,
-            create_pr: bool, as_json: bool) -> None:
+            create_pr: bool, build_first: bool, as_json: bool) -> None:
     """Publish every artifact of a release manifest, tag the version, update the collection, verify."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -114,6 +116,10 @@ def release(manifest_path: Path, dry_run: bool, only: tuple[str, ...], endpoint:
     from hub_tools.cli.validate import print_report
     from hub_tools.publish.release import ReleaseInvalid, run_release
 
+    if build_first:
+        from hub_tools.cli.build import build_manifest
+
+        build_manifest(manifest_path, only, endpoint=endpoint, quiet=as_json)
     manifest = load_manifest(manifest_path)
     api = hub_target(endpoint).api()
     quiet = as_json or not sys.stderr.isatty()

@@ -1,4 +1,6 @@
-"""`hubtool recipe ...`: run the recipes that produce artifacts."""
+"""`hubtool recipe ...`: run the recipes that produce artifacts.
+
+Long module: one click command per recipe (options, one library call, the summary); split by recipe next."""
 from __future__ import annotations
 
 import json
@@ -176,10 +178,12 @@ def synth(config_path: Path, workers: int | None, output: Path | None, endpoint_
         cfg = load_config(config_path)
         if endpoint_url:
             cfg.server = cfg.server.model_copy(update={"type": "endpoint", "endpoint_url": endpoint_url})
-        if is_hub_ref(cfg.backbone.model) or (cfg.input is not None and cfg.input.hub):
+        hub_refs = [r for r in (cfg.backbone.model, cfg.backbone.adapter) if r and not cfg.resolve(r).exists()
+                    and is_hub_ref(r)]  # a local folder is resolved against the config, as the recipe does
+        if hub_refs or (cfg.input is not None and cfg.input.hub):
             # the backbone (here and in datatrove's server process) and a Hub input come from it
             target = hub_target(endpoint)
-            require_on_hub(target, "model", *(r for r in (cfg.backbone.model, cfg.backbone.adapter) if is_hub_ref(r)))
+            require_on_hub(target, "model", *hub_refs)
             require_on_hub(target, "dataset", cfg.input.hub if cfg.input is not None else None)
         title = f"synth ({cfg.method}, {cfg.server.type} server, {cfg.executor.tasks} tasks)"
         with Console(stderr=True).status(f"{title}: starting") as status:
@@ -367,10 +371,10 @@ def train_cmd(config_path: Path, variants: tuple[str, ...], list_only: bool, res
             click.echo(f"{v.name}  " + " ".join(f"{k}={on}" for k, on in v.use.items()))
         return
     base_on_hub = cfg.base_model != TINY_BASE and is_hub_ref(cfg.resolve(cfg.base_model))
-    if base_on_hub or any(src.hub for src in cfg.data.values()):  # the backbone or a data source is on a Hub
+    if base_on_hub or any(src.hub for src in cfg.sources()):  # the backbone or a data source is on a Hub
         target = hub_target(endpoint)
         require_on_hub(target, "model", cfg.base_model if base_on_hub else None)
-        require_on_hub(target, "dataset", *(src.hub for src in cfg.data.values()))
+        require_on_hub(target, "dataset", *(src.hub for src in cfg.sources()))
     try:
         results = train_grid(cfg, variants, output, resume=resume, on_step=lambda m: click.echo(m, err=True))
     except TrainConfigError as err:

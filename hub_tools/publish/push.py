@@ -3,9 +3,11 @@
 The plan compares local content hashes with the remote tree (sha256 for LFS files, git blob ids for
 regular files), so unchanged files are never uploaded again and a push with nothing to change makes
 no commit. The repo ends up equal to the folder: remote files the folder lacks are deleted (except
-.gitattributes). A failed attempt is retried with backoff on RETRY_STATUSES (the list docs/releasing.md
-gives), a 412 (stale parent) and network errors, by planning again: if the lost answer was a commit that
-did land, the new plan is empty and nothing is repeated.
+.gitattributes). ``hubtool.json`` is compared by its identity (run-time facts such as timestamps left
+out): a rebuilt, otherwise identical artifact keeps the published record and makes no commit. A failed
+attempt is retried with backoff on RETRY_STATUSES (the list docs/releasing.md gives), a 412 (stale parent)
+and network errors, by planning again: if the lost answer was a commit that did land, the new plan is empty
+and nothing is repeated.
 
 Hashes come from :mod:`hub_tools.artifacts.filehash` (remembered by path, size, mtime, ctime and inode, and
 usually already computed by validation), and the sha256 is handed to the Hub client, so an unchanged file
@@ -24,6 +26,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 from hub_tools.artifacts.filehash import file_hashes, git_blob_id
+from hub_tools.artifacts.provenance import PROVENANCE_FILE, bytes_identity
 
 log = logging.getLogger(__name__)
 KEEP_REMOTE = {".gitattributes"}
@@ -146,12 +149,24 @@ def plan_push(api: HfApi, folder: Path, repo_id: str, repo_type: str, revision: 
             plan.changes.append(FileChange(path, "add", size))
         elif r.size == size and (r.lfs.sha256 == sha256 if r.lfs else r.blob_id == _git_blob_id(source)):
             plan.changes.append(FileChange(path, "unchanged", size))
+        elif path == PROVENANCE_FILE and _same_provenance(api, repo_id, repo_type, head, source):
+            plan.changes.append(FileChange(path, "unchanged", size))
         else:
             plan.changes.append(FileChange(path, "change", size))
     for path, r in remote.items():
         if path not in local and path not in KEEP_REMOTE:
             plan.changes.append(FileChange(path, "remove", r.size))
     return plan
+
+
+def _same_provenance(api: HfApi, repo_id: str, repo_type: str, head: str | None, source: bytes | Path) -> bool:
+    """Whether the published hubtool.json differs from the local one only in run-time facts."""
+    local = source if isinstance(source, bytes) else Path(source).read_bytes()
+    try:
+        remote = Path(api.hf_hub_download(repo_id, PROVENANCE_FILE, repo_type=repo_type, revision=head)).read_bytes()
+    except (HfHubHTTPError, OSError):
+        return False
+    return bytes_identity(PROVENANCE_FILE, remote) == bytes_identity(PROVENANCE_FILE, local)
 
 
 def execute_push(api: HfApi, plan: PushPlan, folder: Path, message: str, description: str = "",

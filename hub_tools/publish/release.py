@@ -27,7 +27,8 @@ from hub_tools.publish.diff.changes import changes_section
 from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest, tag_name
 from hub_tools.artifacts.promote import choose
 from hub_tools.publish.push import PublishError, explain_http_error, plan_push, push
-from hub_tools.validate import validate_manifest
+from hub_tools.text.localpaths import current_user
+from hub_tools.validate import local_path_findings, validate_manifest
 from hub_tools.validate.findings import Report
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,11 @@ def run_release(manifest: Manifest, api: HfApi, dry_run: bool = False, only: set
         return _Job(name, art, repo_id, branch, card.text, card.files)
 
     jobs = [job(a.name, a, manifest.repo_id(a), a.branch, context_for(manifest, a)) for a in arts]
+    card_findings = [f for j in jobs for f in local_path_findings(j.card, "README.md (rendered card)", j.name,
+                                                                  user=current_user())]
+    if card_findings:  # a card must never publish where things sat on the build machine
+        report.extend(card_findings)
+        raise ReleaseInvalid(report)
     for rule in manifest.promote:  # the best variant of a model repo also becomes its main
         promo = choose(manifest, rule)
         if only and promo.winner.name not in only:

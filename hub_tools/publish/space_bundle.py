@@ -30,10 +30,17 @@ class SpaceBundleError(HubtoolError, ValueError):
 
 
 def space_source() -> Path:
-    """The app's folder in this checkout (space/ beside the hub_tools package)."""
+    """The app's folder: the installed ``space`` package (it ships in the wheel), or space/ of a checkout."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("space")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(location) / "app.py").is_file():
+            return Path(location).resolve()
     folder = Path(__file__).resolve().parents[2] / "space"
     if not (folder / "app.py").is_file():
-        raise SpaceBundleError(f"{folder}: the Space app is not here; run from a hubtool checkout or pass --source")
+        raise SpaceBundleError(f"{folder}: the Space app is not installed with hubtool; reinstall hubtool "
+                               "(pip install hubtool) or run from a checkout")
     return folder
 
 

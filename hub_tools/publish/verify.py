@@ -12,7 +12,7 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard, HfApi, ModelCard, SpaceCard, hf_hub_download, snapshot_download
 
-from hub_tools.artifacts.provenance import DATASET_KINDS, file_sha256
+from hub_tools.artifacts.provenance import DATASET_KINDS, file_identity
 from hub_tools.artifacts.datalayout import discover_layout, file_format
 from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest, tag_name
 
@@ -87,7 +87,7 @@ def _verify_promotion(api, manifest: Manifest, rule, only, cache: str, checks: l
         snap = Path(snapshot_download(promo.repo_id, revision=rev, cache_dir=cache))
         folder = manifest.artifact_path(promo.winner)
         differing = [p.name for p in folder.iterdir() if p.is_file() and p.name != "README.md"
-                     and (not (snap / p.name).is_file() or file_sha256(snap / p.name) != file_sha256(p))]
+                     and (not (snap / p.name).is_file() or file_identity(snap / p.name) != file_identity(p))]
         ok, detail = not differing, (f"main = {promo.winner.name} (best {promo.metric})" if not differing
                                      else f"differ from {promo.winner.name}: {', '.join(differing)}")
     except Exception as err:
@@ -130,7 +130,7 @@ def _verify_model(api, manifest: Manifest, art: ArtifactSpec, repo_id: str, rev:
     snap = Path(snapshot_download(repo_id, revision=rev, cache_dir=cache))
     local = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file()}
     differing = [rel for rel, p in local.items() if rel != "README.md"
-                 and (not (snap / rel).is_file() or file_sha256(snap / rel) != file_sha256(p))]
+                 and (not (snap / rel).is_file() or file_identity(snap / rel) != file_identity(p))]
     add("snapshot_download files", not differing,
         f"{len(local)} files identical" if not differing else f"differ: {', '.join(differing[:5])}")
     tokenizer = AutoTokenizer.from_pretrained(repo_id, revision=rev, cache_dir=cache)
@@ -160,5 +160,5 @@ def _verify_space(manifest: Manifest, art: ArtifactSpec, repo_id: str, rev: str,
     add("Space app file", (snap / app).is_file(), app)
     folder = manifest.artifact_path(art)
     differing = [p.name for p in folder.iterdir() if p.is_file() and p.name != "README.md"
-                 and (not (snap / p.name).is_file() or file_sha256(snap / p.name) != file_sha256(p))]
+                 and (not (snap / p.name).is_file() or file_identity(snap / p.name) != file_identity(p))]
     add("Space files", not differing, "identical" if not differing else f"differ: {', '.join(differing)}")

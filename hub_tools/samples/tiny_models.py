@@ -33,8 +33,8 @@ def training_lines() -> list[str]:
     return sents + [s.lower() for s in sents] + pairs
 
 
-def build_tokenizer(vocab_size: int = 512):
-    """A byte-level BPE tokenizer trained on the sample, with the chat template set."""
+def build_tokenizer(vocab_size: int = 512, lines: list[str] | None = None):
+    """A byte-level BPE tokenizer trained on ``lines`` (default: the bundled sample), with the chat template set."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -43,7 +43,7 @@ def build_tokenizer(vocab_size: int = 512):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(training_lines(), trainer=trainer)
+    tok.train_from_iterator(lines if lines is not None else training_lines(), trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",
                                    pad_token="<|pad|>", model_max_length=256)
     fast.chat_template = CHAT_TEMPLATE
@@ -102,6 +102,7 @@ def save_tiny_adapter(base_dir: str | Path, out_dir: str | Path, base_repo_id: s
     out = Path(out_dir)
     peft_model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    (out / "README.md").unlink(missing_ok=True)  # peft's stub card names the local base path
     cfg_path = out / "adapter_config.json"
     cfg = json.loads(cfg_path.read_text())
     cfg["base_model_name_or_path"] = base_repo_id

@@ -9,7 +9,9 @@ import re
 from pathlib import Path
 
 from hub_tools.artifacts.provenance import DATASET_KINDS, MODEL_KINDS, PROVENANCE_FILE, ProvenanceError, read_provenance
+from hub_tools.artifacts.infer import infer_kind
 from hub_tools.artifacts.licenses import HUB_LICENSES
+from hub_tools.text.localpaths import current_user, find_local_paths
 from hub_tools.hub.names import InvalidName, check_name, check_ref_name
 from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest, ManifestError, ValidationSettings, load_manifest
 from hub_tools.validate.dataset_checks import SECRET_PATTERNS, check_dataset
@@ -34,8 +36,13 @@ def validate_artifact(folder: str | Path, kind: str | None = None, languages: li
     try:
         prov = read_provenance(folder)
     except ProvenanceError as err:
-        report.add(Finding("HT001", err.message, file=PROVENANCE_FILE, field=err.field, artifact=name))
         prov = None
+        message = err.message
+        if kind is None and err.field is None and not (folder / PROVENANCE_FILE).is_file():
+            kind, why = infer_kind(folder)  # made by another tool: check everything else anyway
+            message += (f"; checked as {kind!r} (from {why}); `hubtool adopt {folder} --kind {kind}` writes one"
+                        if kind else f"; its kind cannot be told from the files ({why}): pass --kind")
+        report.add(Finding("HT001", message, file=PROVENANCE_FILE, field=err.field, artifact=name))
     if prov is not None and kind is not None and prov.kind != kind:
         report.add(Finding("HT002", f"hubtool.json says kind {prov.kind!r}, the manifest {kind!r}",
                            file=PROVENANCE_FILE, field="kind", artifact=name))
@@ -43,15 +50,7 @@ def validate_artifact(folder: str | Path, kind: str | None = None, languages: li
     if kind is None:
         return report  # nothing more can be checked without knowing what this is
     languages = languages if languages is not None else (prov.language if prov else [])
-    for meta_file in (PROVENANCE_FILE, "README.md"):
-        path = folder / meta_file
-        if path.is_file():
-            text = path.read_text(encoding="utf-8", errors="replace")
-            for label, rx in SECRET_PATTERNS.items():
-                m = rx.search(text)
-                if m:
-                    report.add(Finding("HT110", f"{label} in {meta_file} at line {text.count(chr(10), 0, m.start()) + 1}",
-                                       file=meta_file, line=text.count("\n", 0, m.start()) + 1, artifact=name))
+    report.extend(metadata_findings(folder, name))
     if kind in DATASET_KINDS:
         findings, stats = check_dataset(folder, kind, languages, settings, artifact=name)
     elif kind in MODEL_KINDS:
@@ -62,6 +61,35 @@ def validate_artifact(folder: str | Path, kind: str | None = None, languages: li
     report.extend(findings)
     report.statistics[name] = stats
     return report
+
+
+def metadata_findings(folder: Path, name: str) -> list[Finding]:
+    """Secrets (HT110), local paths and the user name in hubtool.json (HT004, always published) and in a
+    README.md already in the folder (HT005: hubtool renders its own card, whose paths the release checks)."""
+    out: list[Finding] = []
+    user = current_user()
+    for meta_file in (PROVENANCE_FILE, "README.md"):
+        path = folder / meta_file
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for label, rx in SECRET_PATTERNS.items():
+            m = rx.search(text)
+            if m:
+                line = text.count("\n", 0, m.start()) + 1
+                out.append(Finding("HT110", f"{label} in {meta_file} at line {line}", file=meta_file, line=line,
+                                   artifact=name))
+        out += local_path_findings(text, meta_file, name, "HT004" if meta_file == PROVENANCE_FILE else "HT005", user)
+    return out
+
+
+def local_path_findings(text: str, file: str, name: str | None, code: str = "HT004",
+                        user: str | None = None) -> list[Finding]:
+    """Local paths and the build machine's user name in ``text`` (at most 5 findings, then a count)."""
+    found = find_local_paths(text, user)
+    return [Finding(code, f"{file} holds the local {hit.what} {hit.text!r}"
+                    + (f" (and {len(found) - 5} more)" if len(found) > 5 and i == 4 else ""),
+                    file=file, line=hit.line, artifact=name) for i, hit in enumerate(found[:5])]
 
 
 def release_checks(manifest: Manifest) -> list[Finding]:
@@ -153,7 +181,7 @@ def validate_manifest(manifest: Manifest, only: set[str] | None = None) -> Repor
         path = manifest.artifact_path(art)
         if not path.is_dir():
             continue  # HT003 already reported
-        sub = validate_artifact(path, kind=art.kind, languages=manifest.languages, settings=manifest.validation,
+        sub = validate_artifact(path, kind=art.kind, languages=manifest.languages, settings=manifest.validation_for(art),
                                 name=art.name, chat=art.chat, base_model_path=base_model_path_for(manifest, art),
                                 card_fields=art.card)
         report.extend(sub.findings)

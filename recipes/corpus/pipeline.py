@@ -284,12 +284,15 @@ def finalize(cfg: CorpusConfig, output: Path, work: Path, prov, early: list[dict
                                             sha256=h.hexdigest(), rows=read_per_source.get(src.name, 0)))
     pii = _published_pii(steps)
     license_id, sources_table = combined_license(cfg)
-    prov.statistics = {"rows": counts, "steps": steps,
+    prov.statistics = {"rows": counts, "steps": [{k: v for k, v in s.items() if k != "seconds"} for s in steps],
                        "problems": {"count": len(problems), "by_reason": _count(p["reason"] for p in problems),
                                     "first": problems[:20]},
-                       "pii": pii, "stage_seconds": stage_times,
+                       "pii": pii,
                        "documents_read": sum(read_per_source.values()) if read_per_source else None,
                        "sources": sources_table}
+    # run-time facts: recorded, but not part of the artifact's identity (a rebuild is byte-identical)
+    prov.runtime = {"stage_seconds": stage_times,
+                    "step_seconds": {f"{s['stage']}/{s['step']}": s.get("seconds") for s in steps}}
     prov.card = {"pretty_name": f"{cfg.name} ({cfg.language} corpus)", "license": license_id}
     prov.finish()
     write_provenance(output, prov)

@@ -158,3 +158,31 @@ def results_document(results: list[TaskResult], model_name: str, extra_provenanc
     return {"model": model_name, "results": entries,
             "provenance": {"recipe": {"name": "evaluate", "version": RECIPE_VERSION},
                            "samples": {r.spec.name: len(r.samples) for r in results}, **(extra_provenance or {})}}
+
+
+def evaluate_to_file(model: str, out: Path, adapter: str | None = None, model_revision: str | None = None,
+                     adapter_revision: str | None = None, tasks: tuple[str, ...] = tuple(TASKS),
+                     limit: int | None = None, max_new_tokens: int = 32, name: str | None = None,
+                     record: dict | None = None, on_step=None) -> dict:
+    """Score a model (or an adapter on its base), write the results JSON (what `eval_results:` points at) and
+    its per-sample predictions next to it (``.samples.jsonl``). ``name`` and ``record`` are what the results
+    say about the model (a Hub id and revisions, never a local path); they default to the arguments."""
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise ValueError(f"unknown task(s) {', '.join(unknown)}; available: {', '.join(TASKS)}")
+    m = load_model(model, adapter, model_revision, adapter_revision)
+    results = []
+    for task in tasks:
+        if on_step:
+            on_step(f"evaluate: {task}")
+        results.append(run_task(m, TASKS[task], limit, max_new_tokens))
+    doc = results_document(results, name or adapter or model, extra_provenance={
+        **(record if record is not None else {"model": model, "model_revision": model_revision, "adapter": adapter,
+                                              "adapter_revision": adapter_revision}),
+        "tasks": list(tasks), "limit": limit, "max_new_tokens": max_new_tokens})
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    out.with_suffix(".samples.jsonl").write_text("".join(json.dumps({"task": r.spec.name, **s}, ensure_ascii=False)
+                                                         + "\n" for r in results for s in r.samples))
+    return doc

@@ -33,6 +33,13 @@ class Backbone(_Strict):
     adapter: str | None = Field(None, description="PEFT adapter served on top (custom server only).")
     adapter_revision: str | None = None
     served_name: str | None = Field(None, description="The model name the server knows (default: model).")
+    hub_id: str | None = Field(None, description="For a local `model` folder: the Hub id (id@revision) it is "
+                                                 "published under, recorded in every row's `model` column.")
+
+    def local_path(self, resolve) -> str | None:
+        """The backbone's folder when ``model`` names one (relative to the config), else None (a Hub id)."""
+        path = resolve(self.model)
+        return str(path) if path.exists() else None
 
 
 class Server(_Strict):
@@ -77,7 +84,9 @@ class InputSpec(_Strict):
     path: str | None = Field(None, description="A jsonl or parquet file, or a folder of them.")
     hub: str | None = Field(None, description="Or a Hub dataset repo id (e.g. the corpus artifact), streamed.")
     config: str | None = Field(None, description="hub: the dataset config.")
-    split: str = Field("train", description="hub: the split.")
+    split: str = Field("train", description="The split read: of a Hub dataset, or of an artifact folder's data/ "
+                                            "layout (a corpus's validation documents are never used unless "
+                                            "asked for).")
     revision: str | None = Field(None, description="hub: branch, tag or commit, e.g. v1.0.")
     id_key: str = "id"
     text_key: str = Field("text", description="backtranslate: the document text; translate: the instruction.")

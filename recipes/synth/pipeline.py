@@ -51,9 +51,20 @@ class SynthSlots(PipelineStep):
             yield Document(text="", id=f"magpie-{i:07d}", metadata=meta)
 
 
-def input_files(path: Path) -> list[Path]:
+def input_files(path: Path, split: str = "train") -> list[Path]:
+    """The files of an input: a file, or a folder's ``split`` (an artifact folder's data/ layout: a corpus's
+    validation documents must never become training answers); a folder without splits gives every file."""
     if path.is_file():
         return [path]
+    if (path / "data").is_dir():
+        from hub_tools.artifacts.datalayout import discover_layout
+
+        layout = discover_layout(path)
+        splits = {s for config in layout.configs.values() for s in config}
+        if split not in splits:
+            raise ConfigError(f"{path}: no `{split}` split (it has {', '.join(sorted(splits)) or 'none'}); "
+                              "set input.split")
+        return [path / f for config in layout.configs.values() for f in config.get(split, [])]
     files = sorted(p for p in path.rglob("*") if p.suffix in (".jsonl", ".parquet") or p.name.endswith(".jsonl.gz"))
     if not files:
         raise ConfigError(f"{path}: no .jsonl or .parquet files")
@@ -138,9 +149,22 @@ def inference_config(cfg: SynthConfig):
         key = os.environ.get(server.api_key_env) if server.api_key_env else None
         return InferenceConfig(server_type="endpoint", endpoint_url=server.endpoint_url.rstrip("/"), api_key=key,
                                **common)
-    kwargs = {"server_script": str(SERVE_SCRIPT), "model": bb.model, "revision": bb.revision, "adapter": bb.adapter,
-              "adapter-revision": bb.adapter_revision, "name": served}
+    kwargs = {"server_script": str(SERVE_SCRIPT), "model": bb.local_path(cfg.resolve) or bb.model,
+              "revision": bb.revision, "adapter": str(cfg.resolve(bb.adapter)) if bb.adapter and
+              cfg.resolve(bb.adapter).exists() else bb.adapter, "adapter-revision": bb.adapter_revision, "name": served}
     return InferenceConfig(server_type="custom", model_kwargs={k: v for k, v in kwargs.items() if v}, **common)
+
+
+def recorded_config(cfg: SynthConfig) -> dict:
+    """The config as hubtool.json records it: the vLLM command by its program name only (where it is installed
+    on the machine that ran it is not part of what the artifact is, and is never published)."""
+    import shlex
+
+    data = cfg.model_dump(mode="json")
+    parts = shlex.split(cfg.server.vllm_command or "")
+    if parts:
+        data["server"]["vllm_command"] = shlex.join([Path(parts[0]).name, *parts[1:]])
+    return data
 
 
 def vllm_launch_kwargs(cfg: SynthConfig) -> dict:
@@ -162,7 +186,8 @@ def vllm_launch_kwargs(cfg: SynthConfig) -> dict:
     command = server.vllm_command.strip()
     if executable.startswith("~"):
         command = str(Path(executable).expanduser()) + command[len(executable):]
-    kwargs = {"server_script": str(LAUNCH_VLLM), "command": command, "model": bb.model, "max-model-len": server.model_max_context, "tp": server.tp, "dp": server.dp,
+    kwargs = {"server_script": str(LAUNCH_VLLM), "command": command, "model": bb.local_path(cfg.resolve) or bb.model,
+              "max-model-len": server.model_max_context, "tp": server.tp, "dp": server.dp,
               "pp": server.pp, "revision": bb.revision, "served-name": bb.served_name,
               "vllm-args": json.dumps(server.vllm_args)}
     return {k: v for k, v in kwargs.items() if v is not None}
@@ -201,7 +226,7 @@ def run_synth(cfg: SynthConfig, output: Path | None = None, workers: int | None 
     work.mkdir(parents=True, exist_ok=True)
     prov = Provenance.create(kind="instructions", name=cfg.name, language=[cfg.language],
                              recipe=RecipeInfo(name=f"synth-{cfg.method}", version=RECIPE_VERSION),
-                             config=cfg.model_dump(mode="json"), seed=cfg.seed)
+                             config=recorded_config(cfg), seed=cfg.seed)
     if cfg.method == "magpie":
         reader: PipelineStep = SynthSlots(cfg.num_samples, cfg.system_prompts)
     else:
@@ -250,14 +275,14 @@ def expected_rows(cfg: SynthConfig) -> int:
 
 
 def _input_paths(cfg: SynthConfig) -> list[str]:
-    return [str(p) for p in input_files(cfg.resolve(cfg.input.path))] if cfg.input.path else []
+    return [str(p) for p in input_files(cfg.resolve(cfg.input.path), cfg.input.split)] if cfg.input.path else []
 
 
 def finalize(cfg: SynthConfig, output: Path, work: Path, prov, seconds: float) -> SynthResult:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from hub_tools.artifacts.provenance import LineageStep, SourceDataset, write_provenance
+    from hub_tools.artifacts.provenance import InputFingerprint, LineageStep, SourceDataset, write_provenance
 
     from .postprocess import postprocess
 
@@ -267,7 +292,7 @@ def finalize(cfg: SynthConfig, output: Path, work: Path, prov, seconds: float) -
         raise RuntimeError(f"the runner wrote {len(rows)} distinct rows for {expected} inputs; re-run with --resume")
     outcome = postprocess(rows, cfg.postprocess, cfg.language, str(work / "minhash"))
     sampling = cfg.sampling.model_dump()
-    model = cfg.backbone.model + (f"@{cfg.backbone.revision}" if cfg.backbone.revision else "")
+    model = cfg.backbone.hub_id or (cfg.backbone.model + (f"@{cfg.backbone.revision}" if cfg.backbone.revision else ""))
     table = []
     for c in outcome.kept:
         system = c["result"].get("system")
@@ -289,19 +314,28 @@ def finalize(cfg: SynthConfig, output: Path, work: Path, prov, seconds: float) -
     usage = [r["result"].get("usage", {}) for r in rows]
     requests = sum(u.get("requests", 0) for u in usage)
     completion = sum(u.get("completion_tokens", 0) for u in usage)
-    generation = {"requests": requests, "retries": sum(u.get("retries", 0) for u in usage),
-                  "prompt_tokens": sum(u.get("prompt_tokens", 0) for u in usage), "completion_tokens": completion,
-                  "seconds": round(seconds, 2), "prompts_per_s": round(requests / seconds, 3) if seconds else None,
-                  "tokens_per_s": round(completion / seconds, 1) if seconds else None,
-                  "raw_duplicate_rows": duplicates}
+    counts = {"requests": requests, "retries": sum(u.get("retries", 0) for u in usage),
+              "prompt_tokens": sum(u.get("prompt_tokens", 0) for u in usage), "completion_tokens": completion,
+              "raw_duplicate_rows": duplicates}
+    timing = {"seconds": round(seconds, 2), "prompts_per_s": round(requests / seconds, 3) if seconds else None,
+              "tokens_per_s": round(completion / seconds, 1) if seconds else None}
+    generation = {**counts, **timing}
     stats = {"rows_in": len(rows), "rows_kept": len(table), "dropped": dict(sorted(outcome.dropped.items())),
-             "dropped_examples": outcome.examples, "generation": generation, "method": cfg.method,
+             "dropped_examples": outcome.examples, "generation": counts, "method": cfg.method,
              "server": cfg.server.type, "tasks": cfg.executor.tasks}
     prov.statistics = stats
+    prov.runtime = {"generation": timing}  # run-time facts: recorded, not part of the artifact's identity
     source = cfg.source_dataset or (cfg.input.hub if cfg.input else None)
     if source:
         prov.source_datasets = [SourceDataset(id=source, revision=cfg.input.revision if cfg.input and
                                               source == cfg.input.hub else None)]
+    if cfg.input is not None and cfg.input.path:  # a folder or file input: its name and content fingerprint
+        files = [Path(f) for f in _input_paths(cfg)]
+        prov.inputs.append(InputFingerprint(name="input", ref=cfg.input.path, sha256=files_sha256(files),
+                                            rows=expected))
+    elif cfg.input is not None:
+        prov.inputs.append(InputFingerprint(name="input", ref=cfg.input.hub, revision=cfg.input.revision,
+                                            rows=expected))
     prov.lineage = [LineageStep(step=f"synth-{cfg.method}", description=_LINEAGE[cfg.method]),
                     LineageStep(step="postprocess", description="clean, length bounds, refusal filter, "
                                 + ("LLM judge, " if cfg.postprocess.judge.enabled else "")
@@ -310,7 +344,20 @@ def finalize(cfg: SynthConfig, output: Path, work: Path, prov, seconds: float) -
     prov.card.setdefault("task_categories", ["text-generation"])
     prov.finish()
     write_provenance(output, prov)
-    return SynthResult(output, len(rows), len(table), dict(outcome.dropped), generation, stats)
+    return SynthResult(output, len(rows), len(table), dict(outcome.dropped), generation,
+                       {**stats, "generation": generation})
+
+
+def files_sha256(files: list[Path]) -> str:
+    """One fingerprint of several files: their names (relative to the first's folder) and contents."""
+    import hashlib
+
+    from hub_tools.artifacts.provenance import file_sha256
+
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(f.name.encode() + b"\0" + file_sha256(f).encode() + b"\n")
+    return h.hexdigest()
 
 
 _LINEAGE = {

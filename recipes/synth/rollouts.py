@@ -9,6 +9,7 @@ counted by the post-processing, never silently dropped.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import time
@@ -117,14 +118,16 @@ class SynthRollout:
         if self.use_chat:
             payload = {"messages": messages, **self._sampling(max_tokens, temperature, seed)}
         else:
-            tok = load_tokenizer(self.cfg.backbone.model, self.cfg.backbone.revision)
+            tok = load_tokenizer(self.cfg.backbone.local_path(self.cfg.resolve) or self.cfg.backbone.model,
+                                 self.cfg.backbone.revision)
             payload = {"prompt": chat_prompt(tok, messages), "add_special_tokens": False,
                        **self._sampling(max_tokens, temperature, seed)}
         return await self._call(generate, payload, row)
 
     # -- methods ------------------------------------------------------------------------------------
     async def magpie(self, doc, generate, row: _Row) -> dict:
-        tok = load_tokenizer(self.cfg.backbone.model, self.cfg.backbone.revision)
+        tok = load_tokenizer(self.cfg.backbone.local_path(self.cfg.resolve) or self.cfg.backbone.model,
+                             self.cfg.backbone.revision)
         system = doc.metadata.get("system_prompt")
         query = pre_query(tok, system)
         seed = self.cfg.seed * 1_000_003 + int(doc.metadata["slot"])
@@ -138,20 +141,26 @@ class SynthRollout:
         response = await self._ask(generate, conversation, row, self.cfg.sampling.max_tokens_response, seed=seed)
         return {"instruction": instruction, "response": response, "system": system}
 
+    def row_seed(self, doc, part: int = 0) -> int:
+        """A per-row, per-request sampling seed from the config's seed and the row's id: a rerun (in any order,
+        batched with any other rows) asks for the same samples."""
+        digest = hashlib.sha256(f"{doc.id}\0{part}".encode()).digest()
+        return (self.cfg.seed * 1_000_003 + int.from_bytes(digest[:4], "big")) % (2**31)
+
     async def translate(self, doc, generate, row: _Row) -> dict:
         meta = doc.metadata
 
-        async def into_target(text: str) -> str:
+        async def into_target(text: str, part: int) -> str:
             prompt = self.cfg.translate_prompt.format(language_name=self.cfg.language_name, text=text)
             return await self._ask(generate, [{"role": "user", "content": prompt}], row,
-                                   self.cfg.sampling.max_tokens_response)
+                                   self.cfg.sampling.max_tokens_response, seed=self.row_seed(doc, part))
 
         if meta.get("response"):
-            instruction, response = await asyncio.gather(into_target(doc.text), into_target(meta["response"]))
+            instruction, response = await asyncio.gather(into_target(doc.text, 0), into_target(meta["response"], 1))
         else:  # an instruction set without answers: the backbone answers the translated instruction
-            instruction = await into_target(doc.text)
+            instruction = await into_target(doc.text, 0)
             response = await self._ask(generate, [{"role": "user", "content": instruction}], row,
-                                       self.cfg.sampling.max_tokens_response)
+                                       self.cfg.sampling.max_tokens_response, seed=self.row_seed(doc, 1))
         return {"instruction": instruction, "response": response, "system": meta.get("system_prompt"),
                 "source_doc_id": meta["source_id"], "source_instruction": doc.text}
 
@@ -160,12 +169,12 @@ class SynthRollout:
         text = doc.text[: self.cfg.input.max_chars]
         prompt = self.cfg.backtranslate_prompt.format(language_name=name, text=text)
         instruction = await self._ask(generate, [{"role": "user", "content": prompt}], row,
-                                      self.cfg.sampling.max_tokens_instruction)
+                                      self.cfg.sampling.max_tokens_instruction, seed=self.row_seed(doc, 0))
         response = text
         if self.cfg.refine:
             refine = self.cfg.refine_prompt.format(language_name=name, instruction=instruction, response=text)
             response = await self._ask(generate, [{"role": "user", "content": refine}], row,
-                                       self.cfg.sampling.max_tokens_response)
+                                       self.cfg.sampling.max_tokens_response, seed=self.row_seed(doc, 1))
         return {"instruction": instruction, "response": response, "system": doc.metadata.get("system_prompt"),
                 "source_doc_id": doc.metadata["source_id"]}
 

@@ -35,6 +35,8 @@ def fix_adapter_base(out: Path, base_id: str) -> None:
     path = out / "adapter_config.json"
     adapter_cfg = json.loads(path.read_text())
     adapter_cfg["base_model_name_or_path"] = base_id
+    if isinstance(adapter_cfg.get("target_modules"), list):  # a set in peft: its order changes per process
+        adapter_cfg["target_modules"] = sorted(adapter_cfg["target_modules"])
     path.write_text(json.dumps(adapter_cfg, indent=2) + "\n")
 
 
@@ -69,14 +71,20 @@ def training_summary(args, world_size: int, mixture_counts: dict, examples: int,
     }
 
 
-def write_metrics(out: Path, log_history: list[dict], title: str) -> None:
-    """training_metrics.json (the log history) and loss.png (the loss curve)."""
+RUNTIME_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second")
+
+
+def write_metrics(out: Path, log_history: list[dict], title: str) -> dict:
+    """training_metrics.json (the log history) and loss.png (the loss curve). The log's run-time facts
+    (duration, throughput) are returned for hubtool.json's ``runtime`` instead: a rerun gives identical files."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    (out / "training_metrics.json").write_text(json.dumps(log_history, indent=2) + "\n")
+    runtime = {k: h[k] for h in log_history for k in RUNTIME_KEYS if k in h}
+    history = [{k: v for k, v in h.items() if k not in RUNTIME_KEYS} for h in log_history]
+    (out / "training_metrics.json").write_text(json.dumps(history, indent=2) + "\n")
     points = [(h["step"], h["loss"]) for h in log_history if "loss" in h and math.isfinite(h["loss"])]
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     if points:
@@ -84,8 +92,9 @@ def write_metrics(out: Path, log_history: list[dict], title: str) -> None:
     ax.set(xlabel="step", ylabel="training loss", title=f"{title}: training loss")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out / "loss.png")
+    fig.savefig(out / "loss.png", metadata={"Software": None})
     plt.close(fig)
+    return runtime
 
 
 def files_sha256(files: list[str]) -> str:

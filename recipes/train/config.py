@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..config_io import ConfigError, load_yaml_config
 from ..config_io import StrictModel as _Strict
@@ -20,12 +20,28 @@ DATA_KEYS = ("corpus", "instructions_target", "instructions_en")
 
 
 class DataSource(_Strict):
+    """One source of a data slot. A slot takes one source or a list of them, each with its weight."""
+
     path: str | None = Field(None, description="Artifact folder, data file or folder (parquet/jsonl).")
     hub: str | None = Field(None, description="Or a Hub dataset repo id.")
     revision: str | None = None
-    split: str = "train"
-    weight: float = Field(1.0, gt=0, description="Mixing weight: rows are repeated or subsampled by it.")
+    split: str = Field("train", description="The split read (of an artifact folder's data/ layout or a Hub repo).")
+    weight: float = Field(1.0, gt=0, description="Mixing weight: this source's rows are repeated (> 1) or "
+                                                 "subsampled (< 1) by it, independently of the other sources.")
     limit: int | None = Field(None, ge=1, description="Use only the first N rows (CPU profiles).")
+    name: str | None = Field(None, description="Name in the lineage (default: the path or Hub id).")
+    hub_id: str | None = Field(None, description="For a local `path`: the Hub dataset it is published as, "
+                                                 "recorded in the lineage with `revision`.")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> "DataSource":
+        if (self.path is None) == (self.hub is None):
+            raise ValueError("give exactly one of `path` or `hub`")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.hub or self.path or "?"
 
 
 DEFAULT_LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
@@ -56,7 +72,8 @@ class TrainConfig(_Strict):
     backbone_code: int = Field(2, ge=0, le=9, description="B in exp_{B}_{C}{Ie}{Ien}.")
     chat_template: str | None = Field(None, description="A Jinja template (or a file path); default: the backbone's.")
     mode: Literal["lora", "full"] = "lora"
-    data: dict[Literal["corpus", "instructions_target", "instructions_en"], DataSource]
+    data: dict[Literal["corpus", "instructions_target", "instructions_en"], list[DataSource]] = Field(
+        description="Per slot, one source or a list of sources (each with its `weight`).")
     grid: dict[Literal["corpus", "instructions_target", "instructions_en"], list[Literal[0, 1]]] = Field(
         default_factory=dict, description="Which data to include per variant; absent keys mean 1 if data is set.")
     lora: dict = Field(default_factory=lambda: dict(DEFAULT_LORA), description=(
@@ -78,6 +95,18 @@ class TrainConfig(_Strict):
     language: str = "eu"
 
     _base: Path = Path(".")
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _listify(cls, value):
+        """A slot given as one source is a list of one."""
+        if isinstance(value, dict):
+            return {k: v if isinstance(v, list) else [v] for k, v in value.items()}
+        return value
+
+    def sources(self) -> list[DataSource]:
+        """Every data source of every slot."""
+        return [src for slot in self.data.values() for src in slot]
 
     @model_validator(mode="after")
     def _no_silent_options(self) -> "TrainConfig":

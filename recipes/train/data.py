@@ -1,5 +1,9 @@
 """Training data: read the sources, tokenize them once, and mix them by weight.
 
+A slot (corpus, target-language instructions, English instructions) takes a list of sources, e.g.
+Magpie and backtranslated instructions side by side; each source's rows are repeated or subsampled by
+its own weight, then everything is shuffled together (seeded).
+
 Completion data (corpus ``text``) trains on every token (continued pre-training); chat data
 (``messages``, or the ShareGPT ``conversations`` the reference datasets use) trains on assistant
 turns only. Each example carries ``input_ids`` and ``assistant_masks`` (1 = contributes to the loss),
@@ -102,10 +106,47 @@ def tokenize_source(ds, tokenizer, key: str, num_proc: int | None = None):
 
 
 @dataclass
+class SourceUse:
+    """One source of the mix: where it came from (never an absolute path) and how much of it was used."""
+
+    slot: str
+    source: DataSource
+    files: list[str]
+    rows: int
+    used: int
+
+    def fingerprint(self):
+        from hub_tools.artifacts.provenance import InputFingerprint
+
+        from .artifact import files_sha256
+
+        src = self.source
+        return InputFingerprint(name=f"data:{self.slot}" + (f":{src.name}" if src.name else ""),
+                                ref=src.hub_id or src.hub or src.path, revision=src.revision,
+                                sha256=None if src.hub else files_sha256(self.files), rows=self.rows)
+
+
+@dataclass
 class MixedData:
     examples: object  # datasets.Dataset: input_ids, assistant_masks, source
-    counts: dict[str, dict]  # source -> rows read, rows used, weight
+    counts: dict[str, dict]  # slot -> rows read, rows used, and the same per source with its weight
     files: dict[str, list[str]]
+    sources: list[SourceUse]
+
+    def input_fingerprints(self) -> list:
+        """What went in, for hubtool.json's ``inputs``: one entry per source."""
+        return [s.fingerprint() for s in self.sources]
+
+
+def weighted_order(n: int, weight: float, rng: random.Random) -> list[int]:
+    """round(weight * n) row indices: whole seeded permutations repeated for weights > 1, cut for < 1."""
+    target = max(1, round(weight * n))
+    order: list[int] = []
+    while len(order) < target:
+        block = list(range(n))
+        rng.shuffle(block)
+        order += block
+    return order[:target]
 
 
 def build_mixture(cfg: TrainConfig, use: dict[str, int], tokenizer, num_proc: int | None = None) -> MixedData:
@@ -115,19 +156,23 @@ def build_mixture(cfg: TrainConfig, use: dict[str, int], tokenizer, num_proc: in
     parts = []
     counts: dict[str, dict] = {}
     files: dict[str, list[str]] = {}
+    sources: list[SourceUse] = []
     for key, on in use.items():
         if not on:
             continue
-        src = cfg.data[key]
-        rows, files[key] = read_rows(cfg, src)
-        encoded = tokenize_source(rows, tokenizer, key, num_proc)
-        target = max(1, round(src.weight * len(encoded)))
-        order: list[int] = []
-        while len(order) < target:  # repeat for weights > 1, cut for weights < 1; seeded
-            block = list(range(len(encoded)))
-            rng.shuffle(block)
-            order += block
-        parts.append(encoded.select(order[:target]).add_column("source", [key] * target))
-        counts[key] = {"rows": len(encoded), "used": target, "weight": src.weight}
+        slot = {"rows": 0, "used": 0, "sources": []}
+        for src in cfg.data[key]:
+            rows, read = read_rows(cfg, src)
+            files.setdefault(key, []).extend(read)
+            encoded = tokenize_source(rows, tokenizer, key, num_proc)
+            if not len(encoded):
+                raise ValueError(f"{key} ({src.label}): no rows")
+            order = weighted_order(len(encoded), src.weight, rng)
+            parts.append(encoded.select(order).add_column("source", [key] * len(order)))
+            sources.append(SourceUse(key, src, read, len(encoded), len(order)))
+            slot["rows"] += len(encoded)
+            slot["used"] += len(order)
+            slot["sources"].append({"name": src.label, "rows": len(encoded), "used": len(order), "weight": src.weight})
+        counts[key] = slot
     mixed = datasets.concatenate_datasets(parts).shuffle(seed=rng.randrange(2**32)).flatten_indices()
-    return MixedData(mixed, counts, files)
+    return MixedData(mixed, counts, files, sources)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .artifact import fix_adapter_base, files_sha256, merge_adapter, save_weights, training_summary, write_metrics
+from .artifact import fix_adapter_base, merge_adapter, save_weights, training_summary, write_metrics
 from .config import TrainConfig, TrainConfigError, Variant, expand_variants
 from .data import build_mixture
 
@@ -234,14 +234,12 @@ def train_variant(cfg: TrainConfig, variant: Variant, output_root: Path | None =
     if not trainer.accelerator.is_main_process:
         return result
     tokenizer.save_pretrained(out)
+    (out / "README.md").unlink(missing_ok=True)  # peft's stub card names the local base; hubtool renders the card
     if cfg.mode == "lora":
         fix_adapter_base(out, p.base_id)
-    write_metrics(out, trainer.state.log_history, variant.name)
     prov = p.prov
-    for key, files in mixture.files.items():
-        prov.inputs.append(InputFingerprint(
-            name=f"data:{key}", ref=files[0] if len(files) == 1 else str(Path(files[0]).parent),
-            sha256=None if files[0].startswith("hf://") else files_sha256(files), rows=mixture.counts[key]["rows"]))
+    prov.runtime = write_metrics(out, trainer.state.log_history, variant.name)  # durations: not the artifact
+    prov.inputs += mixture.input_fingerprints()  # per source: its name, configured path or Hub id, and hash
     prov.inputs.append(InputFingerprint(name="base_model", ref=p.base_id, revision=cfg.base_model_revision))
     prov.statistics = {"mixture": mixture.counts, "examples": len(mixture.examples),
                        "global_step": trainer.state.global_step, "final_loss": losses[-1][1] if losses else None,
