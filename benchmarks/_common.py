@@ -150,7 +150,12 @@ def local_hub(data_dir: Path) -> Iterator[str]:
 
     os.environ.update(HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1")
     quiet()
-    hub = server.start_background(data_dir, port=0, extra_args=["--token", TOKEN, "--enable-fault-injection"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token_file = data_dir / "bench-token"  # never on a command line: the hub reads it from a 0600 file
+    token_file.write_text(TOKEN)
+    token_file.chmod(0o600)
+    hub = server.start_background(data_dir, port=0,
+                                  extra_args=["--token-file", str(token_file), "--enable-fault-injection"])
     try:
         bind_endpoint(hub.url, TOKEN)
         yield hub.url

@@ -139,7 +139,9 @@ def run(size_mb: float, workers: int, out: Path | None = None, workdir: Path | N
         "cpu_speedup_current_vs_previous": round(current["mb_per_cpu_second"] / previous["mb_per_cpu_second"], 2),
         "total_seconds": round(time.perf_counter() - t0, 1),
     }
-    out = Path(out) if out else RESULTS
+    if out is None:  # the runner keeps the figures in its own results file
+        return results
+    out = Path(out)
     target = out / RESULTS.name if out.is_dir() or not out.suffix else out
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")

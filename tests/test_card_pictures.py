@@ -102,8 +102,8 @@ def test_loss_curves_come_from_the_trainer_log(tmp_path):
     from recipes.train.run import train_variant
 
     cfg = load_train_config(ROOT / "recipes" / "configs" / "train" / "tiny.yaml")
-    cfg.training.max_steps = 4
-    cfg.training.save_steps = 4
+    cfg.training["max_steps"] = 4
+    cfg.training["save_steps"] = 4
     variant = next(v for v in expand_variants(cfg) if v.name == "exp_2_111")
     result = train_variant(cfg, variant, tmp_path)
     history = json.loads((result.output / "training_metrics.json").read_text())

@@ -8,12 +8,25 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hub_tools.artifacts.provenance import DATASET_KINDS, MODEL_KINDS, PROVENANCE_FILE, ProvenanceError, read_provenance
 from hub_tools.artifacts.infer import infer_kind
 from hub_tools.artifacts.licenses import HUB_LICENSES
-from hub_tools.text.localpaths import current_user, find_local_paths
+from hub_tools.artifacts.manifest import (
+    REPO_TYPE_OF_KIND,
+    ArtifactSpec,
+    Manifest,
+    ManifestError,
+    ValidationSettings,
+    load_manifest,
+)
+from hub_tools.artifacts.provenance import (
+    DATASET_KINDS,
+    MODEL_KINDS,
+    PROVENANCE_FILE,
+    ProvenanceError,
+    read_provenance,
+)
 from hub_tools.hub.names import InvalidName, check_name, check_ref_name
-from hub_tools.artifacts.manifest import REPO_TYPE_OF_KIND, ArtifactSpec, Manifest, ManifestError, ValidationSettings, load_manifest
+from hub_tools.text.localpaths import current_user, find_local_paths
 from hub_tools.validate.dataset_checks import SECRET_PATTERNS, check_dataset
 from hub_tools.validate.findings import CODES, Finding, Report
 from hub_tools.validate.model_checks import check_model

@@ -19,13 +19,15 @@ import logging
 import os
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from hub_tools import __version__
 from hub_tools.artifacts.filehash import cache_dir
-from hub_tools.validate.filescan import FileScan
+from hub_tools.artifacts.manifest import ValidationSettings
+from hub_tools.validate.filescan import SCAN_THREADS, FileScan, scan_file
 
 log = logging.getLogger(__name__)
 VALIDATOR_VERSION = f"{__version__}+checks.2"
@@ -178,3 +180,36 @@ def detect_cached(texts: list[str], detector: str, detect) -> list[str | None]:
         return [known[k] for k in keys]
     finally:
         db.close()
+
+
+def scan_cached(folder: Path, rel: str, kind: str, settings: ValidationSettings) -> FileScan:
+    """The scan of one data file: from the cache when this content was scanned before."""
+    from hub_tools.artifacts.filehash import mapped
+
+    with mapped(folder / rel) as (data, hashes):
+        key = key_of("file", hashes.sha256, kind, settings.max_findings_per_check, settings.language_sample)
+        hit = load_scan(key)
+        if hit is not None:
+            hit.file = rel
+            return hit
+        result = scan_file(folder, rel, kind, settings.max_findings_per_check, settings.language_sample, data)
+    save_scan(key, result)
+    return result
+
+
+def scan_all(folder: Path, files: list[str], kind: str, settings: ValidationSettings) -> Iterator[FileScan]:
+    """The scans of ``files`` in order, up to SCAN_THREADS at a time (Arrow and numpy release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = min(SCAN_THREADS, len(files))
+    if threads <= 1:
+        yield from (scan_cached(folder, rel, kind, settings) for rel in files)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        pending = [pool.submit(scan_cached, folder, rel, kind, settings) for rel in files[:threads]]
+        for i in range(len(files)):
+            result = pending[i].result()
+            if i + threads < len(files):  # keep at most `threads` scans in memory
+                pending.append(pool.submit(scan_cached, folder, files[i + threads], kind, settings))
+            pending[i] = None  # type: ignore[call-overload]
+            yield result

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,13 @@ import numpy as np
 import pyarrow as pa
 
 from hub_tools.artifacts.datalayout import file_format
-from hub_tools.artifacts.manifest import ValidationSettings
+from hub_tools.validate.rows import (
+    check_text,
+    features_of,
+    iter_rows,
+    required_columns,
+    row_text,
+)
 from hub_tools.validate.textscan import scan_texts
 
 BATCH_ROWS = 16_384
@@ -85,7 +90,6 @@ class _Accumulator:
 
     def texts(self, texts: pa.Array, locs: np.ndarray, field_name: str | None, limit: int) -> None:
         """Check a batch of schema-valid texts (no nulls) found at ``locs``."""
-        from hub_tools.validate.dataset_checks import check_text
 
         res = scan_texts(texts)
         scan = self.scan
@@ -141,7 +145,6 @@ def _is_text_type(t: pa.DataType) -> bool:
 def scan_file(folder: Path, rel: str, kind: str, limit: int, sample_size: int,
               data: pa.Buffer | None = None) -> FileScan:
     """Scan one data file. ``data``: its bytes when the caller already has them mapped (read once)."""
-    from hub_tools.validate.dataset_checks import features_of, required_columns
 
     scan = FileScan(rel, by_line=file_format(rel) != "parquet")
     try:
@@ -212,7 +215,6 @@ def _scan_corpus_parquet(pf, acc: _Accumulator, limit: int) -> None:
 
 def _check_rows(rows: list[dict], locs: np.ndarray, kind: str, acc: _Accumulator, limit: int) -> None:
     """Schema checks row by row (Python); the texts of valid rows then go through the batch scan."""
-    from hub_tools.validate.dataset_checks import row_text
 
     texts: list[str] = []
     keep: list[int] = []
@@ -232,7 +234,6 @@ def _check_rows(rows: list[dict], locs: np.ndarray, kind: str, acc: _Accumulator
 
 
 def _scan_rows(folder: Path, rel: str, kind: str, acc: _Accumulator, limit: int, pf: Any) -> None:
-    from hub_tools.validate.dataset_checks import iter_rows
 
     if pf is not None:  # parquet of another kind (or a corpus whose text is not a string column)
         base = 0
@@ -256,37 +257,3 @@ def _scan_rows(folder: Path, rel: str, kind: str, acc: _Accumulator, limit: int,
             rows, lines = [], []
     if rows:
         _check_rows(rows, np.array(lines, dtype=np.int64), kind, acc, limit)
-
-
-def scan_cached(folder: Path, rel: str, kind: str, settings: ValidationSettings) -> FileScan:
-    """The scan of one data file: from the cache when this content was scanned before."""
-    from hub_tools.artifacts.filehash import mapped
-    from hub_tools.validate import cache
-
-    with mapped(folder / rel) as (data, hashes):
-        key = cache.key_of("file", hashes.sha256, kind, settings.max_findings_per_check, settings.language_sample)
-        hit = cache.load_scan(key)
-        if hit is not None:
-            hit.file = rel
-            return hit
-        result = scan_file(folder, rel, kind, settings.max_findings_per_check, settings.language_sample, data)
-    cache.save_scan(key, result)
-    return result
-
-
-def scan_all(folder: Path, files: list[str], kind: str, settings: ValidationSettings) -> Iterator[FileScan]:
-    """The scans of ``files`` in order, up to SCAN_THREADS at a time (Arrow and numpy release the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    threads = min(SCAN_THREADS, len(files))
-    if threads <= 1:
-        yield from (scan_cached(folder, rel, kind, settings) for rel in files)
-        return
-    with ThreadPoolExecutor(threads) as pool:
-        pending = [pool.submit(scan_cached, folder, rel, kind, settings) for rel in files[:threads]]
-        for i in range(len(files)):
-            result = pending[i].result()
-            if i + threads < len(files):  # keep at most `threads` scans in memory
-                pending.append(pool.submit(scan_cached, folder, files[i + threads], kind, settings))
-            pending[i] = None  # type: ignore[call-overload]
-            yield result
