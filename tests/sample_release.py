@@ -116,7 +116,7 @@ def evaluate_variant(base: Path, adapter: Path, out: Path) -> Path:
     return out
 
 
-def build_sample_release(root: str | Path, namespace: str = "hubtool-demo", version: str = "v1.0") -> Path:
+def build_sample_release(root: str | Path, namespace: str = "hubtool-samples", version: str = "v1.0") -> Path:
     """Write every artifact and ``release.yaml`` under ``root``; returns the manifest path."""
     root = Path(root)
     if root.exists():

@@ -48,15 +48,15 @@ def test_dataset_card_round_trips_and_matches_the_data(release):
     assert f"| words | {sum(words.values()):,} |" in body
     assert f"| default | train | {len(truth['train']):,} | {words['train']:,} |" in body
     assert f"| rows | {sum(map(len, truth.values())):,} |" in body
-    assert 'load_dataset("hubtool-demo/basque-sample-corpus", revision="v1.0")' in body
+    assert 'load_dataset("hubtool-samples/basque-sample-corpus", revision="v1.0")' in body
     assert "| hubtool-samples | 100 |" in body
 
 
 def test_instruction_card_states_lineage(release):
     _card(release)
     card = DatasetCard.load(release.parent / "instructions" / "README.md")
-    assert card.data.source_datasets == ["hubtool-demo/basque-sample-corpus"]
-    assert "## Lineage" in card.text and "(/datasets/hubtool-demo/basque-sample-corpus)" in card.text
+    assert card.data.source_datasets == ["hubtool-samples/basque-sample-corpus"]
+    assert "## Lineage" in card.text and "(/datasets/hubtool-samples/basque-sample-corpus)" in card.text
     assert "1. **subset**: train split of the sample corpus" in card.text
     assert {"instruction-tuning", "synthetic"} <= set(card.data.tags)
 
@@ -69,7 +69,7 @@ def test_adapter_card_round_trips_with_model_index(release):
     assert _yaml_block(str(card)) == meta
     assert ModelCardData(**meta).to_dict() == meta
     adapter_cfg = json.loads((folder / "adapter_config.json").read_text())
-    assert meta["base_model"] == adapter_cfg["base_model_name_or_path"] == "hubtool-demo/tiny-llama-eu"
+    assert meta["base_model"] == adapter_cfg["base_model_name_or_path"] == "hubtool-samples/tiny-llama-eu"
     assert meta["base_model_relation"] == "adapter" and meta["library_name"] == "peft"
     expected = json.loads((release.parent / "results" / "exp_2_111.json").read_text())["results"]
     got = {(r.task_type, r.metric_type): r.metric_value for r in card.data.eval_results}
@@ -78,7 +78,7 @@ def test_adapter_card_round_trips_with_model_index(release):
         n_params = sum(st.get_tensor(k).numel() for k in st.keys())
     assert f"| parameters (adapter) | {n_params:,} |" in card.text
     assert f"| LoRA rank / alpha | {adapter_cfg['r']} / {adapter_cfg['lora_alpha']} |" in card.text
-    assert 'PeftModel.from_pretrained(base, "hubtool-demo/tiny-llama-eu-instruct", revision="exp_2_111")' in card.text
+    assert 'PeftModel.from_pretrained(base, "hubtool-samples/tiny-llama-eu-instruct", revision="exp_2_111")' in card.text
 
 
 def test_space_card_metadata(release):
@@ -86,7 +86,7 @@ def test_space_card_metadata(release):
     card = SpaceCard.load(release.parent / "space" / "README.md")
     assert card.data.sdk == "gradio" and card.data.app_file == "app.py"
     assert card.data.title == "Basque LLM demo (hubtool sample)"  # from the Space settings (space/space.yaml)
-    assert card.data.models == ["hubtool-demo/tiny-llama-eu", "hubtool-demo/tiny-llama-eu-instruct"]
+    assert card.data.models == ["hubtool-samples/tiny-llama-eu", "hubtool-samples/tiny-llama-eu-instruct"]
     # the rendered Space passes its own validation now that it has a README
     result = CliRunner().invoke(main, ["validate", str(release.parent / "space")])
     assert result.exit_code == 0, result.output

@@ -204,7 +204,7 @@ def test_accelerate_configs_load_through_accelerate(monkeypatch):
 @pytest.mark.slow
 def test_packing_keeps_samples_whole_and_isolates_them(tmp_path):
     cfg = tiny_cfg(max_length=256, per_device_train_batch_size=2)
-    cfg.data["instructions_target"].limit = 12
+    cfg.data["instructions_target"][0].limit = 12
     p = prepare(cfg, Variant("exp_2_010", {"corpus": 0, "instructions_target": 1, "instructions_en": 0}), tmp_path)
     samples = sorted(tuple(e["input_ids"]) for e in p.mixture.examples)
     assert all(len(s) < 256 for s in samples)  # none needs cutting, so every one must come out whole
@@ -292,7 +292,7 @@ def test_fsdp_full_fine_tuning_on_two_processes_saves_the_trained_weights(tmp_pa
                                         languages=["eu"], revision="exp_2_111"))
     assert "| processes (world size) | 2 |" in card
     assert "| effective batch | 8 sequences = 4 per device × 1 accumulation steps × 2 processes |" in card
-    assert "| instructions_en | 18 | 0.5 | 9 |" in card and "![training loss](loss.png)" in card
+    assert "| instructions_en | instructions_en.jsonl | 18 | 0.5 | 9 |" in card and "![training loss](loss.png)" in card
 
 
 # --- checkpoints on a Hub branch; resume from it; report_to -------------------------------------------

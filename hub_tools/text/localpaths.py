@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 _PATH = re.compile(
     r"(?<![\w.:/@\-\]\\])(?<!\]\()"           # not inside a URL, a repo id, a word or a card link
@@ -44,3 +45,15 @@ def find_local_paths(text: str, user: str | None = None) -> list[LocalPath]:
 
 def has_local_path(value: str) -> bool:
     return bool(_PATH.search(value))
+
+
+def portable_path(path: str, base: Path) -> str:
+    """A path as it may appear in published files: unchanged when relative, relative to ``base`` (a config's
+    folder) when it lies below it, else only its last part — never an absolute path of this machine."""
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        return path
+    try:
+        return p.relative_to(base).as_posix()
+    except ValueError:
+        return p.name

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hub_tools.text.localpaths import portable_path
+
 from ..executors import make_executor
 from .config import CorpusConfig
 
@@ -210,30 +212,18 @@ def run_corpus(cfg: CorpusConfig, output: Path | None = None, workers: int | Non
     return finalize(cfg, output, work, prov, early, start, stage_times)
 
 
-def _portable(path: str, base: Path) -> str:
-    """A path as it may appear in published files: relative to the config's folder when it lies below it,
-    else only its last part (never an absolute path of this machine)."""
-    p = Path(path).expanduser()
-    if not p.is_absolute():
-        return path
-    try:
-        return p.relative_to(base).as_posix()
-    except ValueError:
-        return p.name
-
-
 def published_config(cfg: CorpusConfig, output: Path | None = None) -> dict:
     """The resolved config for hubtool.json: every path portable (no absolute path of this machine)."""
     data = cfg.model_dump(mode="json")
     base = cfg._base
-    data["output"] = _portable(str(output) if output else cfg.output, base)
+    data["output"] = portable_path(str(output) if output else cfg.output, base)
     if data.get("work_dir"):
-        data["work_dir"] = _portable(data["work_dir"], base)
+        data["work_dir"] = portable_path(data["work_dir"], base)
     for src in data["sources"]:
         if src.get("path"):
-            src["path"] = _portable(src["path"], base)
+            src["path"] = portable_path(src["path"], base)
     if data["steps"]["quality"].get("thresholds"):
-        data["steps"]["quality"]["thresholds"] = _portable(data["steps"]["quality"]["thresholds"], base)
+        data["steps"]["quality"]["thresholds"] = portable_path(data["steps"]["quality"]["thresholds"], base)
     return data
 
 
@@ -254,7 +244,7 @@ def finalize(cfg: CorpusConfig, output: Path, work: Path, prov, early: list[dict
     problems = early + [json.loads(line) for f in sorted((work / "problems").glob("*.jsonl"))
                         for line in f.read_text().splitlines() if line.strip()]
     for p in problems:
-        p["file"] = _portable(p["file"], cfg._base) if p.get("file") else p.get("file")
+        p["file"] = portable_path(p["file"], cfg._base) if p.get("file") else p.get("file")
     steps = summarize_steps(work / "logs")
     counts: dict[str, dict[str, int]] = {}
     split_files: dict[str, list[Path]] = {}
@@ -280,7 +270,7 @@ def finalize(cfg: CorpusConfig, output: Path, work: Path, prov, early: list[dict
         for f in _source_files(cfg, src) if cfg.resolve(src.path).exists() else []:
             h.update(f.name.encode())
             h.update(file_sha256(f).encode())
-        prov.inputs.append(InputFingerprint(name=f"source:{src.name}", ref=_portable(src.path, cfg._base),
+        prov.inputs.append(InputFingerprint(name=f"source:{src.name}", ref=portable_path(src.path, cfg._base),
                                             sha256=h.hexdigest(), rows=read_per_source.get(src.name, 0)))
     pii = _published_pii(steps)
     license_id, sources_table = combined_license(cfg)

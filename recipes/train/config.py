@@ -41,7 +41,10 @@ class DataSource(_Strict):
 
     @property
     def label(self) -> str:
-        return self.name or self.hub or self.path or "?"
+        """How the source is named in statistics and cards (an absolute path only by its last part)."""
+        if self.name or self.hub:
+            return self.name or self.hub
+        return Path(self.path).name if self.path and Path(self.path).expanduser().is_absolute() else self.path or "?"
 
 
 DEFAULT_LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
@@ -103,6 +106,21 @@ class TrainConfig(_Strict):
         if isinstance(value, dict):
             return {k: v if isinstance(v, list) else [v] for k, v in value.items()}
         return value
+
+    def published(self) -> dict:
+        """The config as hubtool.json records it: every local path portable (relative to the config's folder,
+        or only its name), never an absolute path of this machine."""
+        from hub_tools.text.localpaths import portable_path
+
+        data = self.model_dump(mode="json")
+        for key in ("base_model", "output_dir", "chat_template"):
+            if data.get(key) and Path(data[key]).expanduser().is_absolute():
+                data[key] = portable_path(data[key], self._base)
+        for slot in data["data"].values():
+            for src in slot:
+                if src.get("path"):
+                    src["path"] = portable_path(src["path"], self._base)
+        return data
 
     def sources(self) -> list[DataSource]:
         """Every data source of every slot."""

@@ -20,6 +20,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub_tools.text.localpaths import portable_path
+
 from .config import DataSource, TrainConfig
 
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
@@ -114,6 +116,7 @@ class SourceUse:
     files: list[str]
     rows: int
     used: int
+    base: Path = Path(".")  # the config's folder: recorded paths are relative to it
 
     def fingerprint(self):
         from hub_tools.artifacts.provenance import InputFingerprint
@@ -122,7 +125,8 @@ class SourceUse:
 
         src = self.source
         return InputFingerprint(name=f"data:{self.slot}" + (f":{src.name}" if src.name else ""),
-                                ref=src.hub_id or src.hub or src.path, revision=src.revision,
+                                ref=src.hub_id or src.hub or portable_path(src.path, self.base),
+                                revision=src.revision,
                                 sha256=None if src.hub else files_sha256(self.files), rows=self.rows)
 
 
@@ -169,7 +173,7 @@ def build_mixture(cfg: TrainConfig, use: dict[str, int], tokenizer, num_proc: in
                 raise ValueError(f"{key} ({src.label}): no rows")
             order = weighted_order(len(encoded), src.weight, rng)
             parts.append(encoded.select(order).add_column("source", [key] * len(order)))
-            sources.append(SourceUse(key, src, read, len(encoded), len(order)))
+            sources.append(SourceUse(key, src, read, len(encoded), len(order), cfg._base))
             slot["rows"] += len(encoded)
             slot["used"] += len(order)
             slot["sources"].append({"name": src.label, "rows": len(encoded), "used": len(order), "weight": src.weight})

@@ -176,7 +176,7 @@ def prepare(cfg: TrainConfig, variant: Variant, output_root: Path | None = None,
     base_path, base_id = resolve_base(cfg, output_root)
     prov = Provenance.create(kind="adapter" if cfg.mode == "lora" else "model", name=variant.name,
                              language=[cfg.language], recipe=RecipeInfo(name="train", version=RECIPE_VERSION),
-                             config=cfg.model_dump(mode="json") | {"variant": variant.name, "use": variant.use},
+                             config=cfg.published() | {"variant": variant.name, "use": variant.use},
                              seed=args.seed)
     tokenizer = load_tokenizer(cfg, base_path)
     with args.main_process_first(desc="tokenize the training data"):

@@ -20,8 +20,8 @@ from hub_tools.validate.json_batches import rows_table
 
 CARD_IMAGES_DIR = "card_images"  # written with the card (hub_tools.publish.pictures): derived, not compared
 DERIVED_FILES = {"README.md", PROVENANCE_FILE, ".gitattributes"}
-RUN_FACTS = {"started_at", "finished_at", "wall_time_s", "statistics", "schema_version"}
-ENVIRONMENT = {"libraries", "python", "git_commit"}
+RUN_FACTS = {"started_at", "finished_at", "wall_time_s", "runtime", "statistics", "schema_version"}
+ENVIRONMENT = {"libraries", "python", "git_commit", "build"}
 EXAMPLE_HASHES = 65536
 TEXT_KEYS = ("text", "messages", "prompt", "question", "instruction", "chosen", "source", "content")
 
