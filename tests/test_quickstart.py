@@ -153,3 +153,114 @@ def test_serve_leaves_the_hub_and_the_space_running_and_prints_their_urls(hub, f
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+def test_the_docs_commands_run_on_the_published_quickstart(hub, first, tmp_path):
+    """The README's "Use the local hub from your own scripts" snippet and the tiny synth commands of
+    docs/synthetic-instructions.md, run against what the quickstart published (tests/test_docs_commands.py
+    lists them as covered here).
+
+    The snippet runs as written in bash, with no endpoint or token configured: `hubtool hub status` finds the
+    hub in ~/.cache/hubtool/localhub, here a home whose localhub holds this session hub's state file and
+    admin token, and PORT is the port it reports. The synth configs run on a copy of the checkout's recipe
+    data with their sizes cut to 4 rows and one task (the commands are the documented ones); the ports
+    8000 of the docs become free ports."""
+    import os
+    import shutil
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from contextlib import chdir
+
+    import httpx
+    from conftest import ADMIN_TOKEN
+    from doc_commands import ROOT, fence_commands, fences
+    from huggingface_hub import snapshot_download
+
+    _, first = first
+    readme = ROOT / "README.md"
+    intro = readme.read_text().splitlines().index("Use the local hub from your own scripts:")
+    _, _, body = next(f for f in fences(readme) if f[0] > intro + 1)
+    home = tmp_path / "home"
+    localhub = home / ".cache" / "hubtool" / "localhub"
+    localhub.mkdir(parents=True)
+    shutil.copyfile(hub.data_dir / "server.json", localhub / "server.json")
+    (localhub / "admin-token").write_text(ADMIN_TOKEN + "\n")
+    (localhub / "admin-token").chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_ENDPOINT", "HF_TOKEN", "HUBTOOL_HOME")}
+    env.update(HOME=str(home), PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}")
+    script = "set -e\n" + "\n".join(body).replace("PORT", str(hub.port))
+    ran = subprocess.run(["bash", "-c", script], check=False, env=env, capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert f"export HF_ENDPOINT={hub.url} HF_HUB_DISABLE_XET=1" in ran.stdout  # what hub status prints
+    rows = next(a for a in first["artifacts"] if a["name"] == "corpus")["rows"]
+    assert f"num_rows: {rows['train']}" in ran.stdout and f"num_rows: {rows['validation']}" in ran.stdout
+
+    # docs/synthetic-instructions.md, first fence: the tiny configs read the published models
+    synth = {c.text: c for c in fence_commands(ROOT / "docs" / "synthetic-instructions.md") if not c.markers}
+    folder = tmp_path / "checkout"
+    shutil.copytree(ROOT / "recipes", folder / "recipes", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    for name in ("tiny-magpie.yaml", "tiny-translate.yaml", "tiny-backtranslate.yaml"):
+        path = folder / "recipes" / "configs" / "synth" / name
+        cfg = yaml.safe_load(path.read_text())
+        if cfg["method"] == "magpie":
+            cfg["num_samples"] = 4
+        else:
+            cfg["input"]["limit"] = 4
+        cfg["executor"]["tasks"] = 1
+        path.write_text(yaml.safe_dump(cfg))
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    def run(text: str, subs: dict[str, str] | None = None):
+        assert text in synth or text.startswith("hubtool serve-model"), text
+        for old, new in (subs or {}).items():
+            text = text.replace(old, new)
+        with chdir(folder):
+            result = CliRunner().invoke(main, text.split()[1:])
+        assert result.exit_code == 0, f"{text}\n{result.output[-3000:]}"
+        return result
+
+    for name in ("tiny-magpie", "tiny-translate", "tiny-backtranslate"):
+        run(f"hubtool recipe synth --config recipes/configs/synth/{name}.yaml")
+        prov = json.loads((folder / "out" / "synth" / name / "hubtool.json").read_text())
+        assert prov["kind"] == "instructions" and prov["statistics"]["rows_in"] == 4, name
+        assert prov["statistics"]["server"] == "custom", name  # datatrove started hubtool's server
+
+    # `hubtool serve-model ... --port 8000 &`, then synth through it; and the README table's `--adapter A` form
+    served = {"hubtool serve-model --model hubtool-demo/tiny-llama-eu --revision v1.0 --port 8000": free_port()}
+    adapter = snapshot_download("hubtool-demo/tiny-llama-eu-instruct", revision="v1.0-exp_1_110",
+                                local_dir=tmp_path / "adapter")
+    served[f"hubtool serve-model --model hubtool-demo/tiny-llama-eu --adapter {adapter} --port 8000"] = free_port()
+    assert next(iter(served)) in synth and synth[next(iter(served))].background
+    procs = [subprocess.Popen([sys.executable, "-m", "hub_tools.cli", *text.replace("8000", str(port)).split()[1:]],
+                              stdout=subprocess.DEVNULL, stderr=(tmp_path / f"serve-{port}.log").open("w"),
+                              start_new_session=True) for text, port in served.items()]
+    try:
+        for proc, port in zip(procs, served.values()):
+            deadline = time.monotonic() + 600  # a far safety net: loading on a busy machine
+            while time.monotonic() < deadline:
+                assert proc.poll() is None, (tmp_path / f"serve-{port}.log").read_text()[-3000:]
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/v1/models", trust_env=False).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            answer = httpx.post(f"http://127.0.0.1:{port}/v1/completions", trust_env=False, timeout=600,
+                                json={"prompt": "Kaixo", "max_tokens": 2}).json()
+            assert answer["usage"]["completion_tokens"] >= 1, answer
+        port = next(iter(served.values()))
+        out = run("hubtool recipe synth --config recipes/configs/synth/tiny-magpie.yaml --endpoint-url "
+                  "http://127.0.0.1:8000", {"8000": str(port)})
+        prov = json.loads((folder / "out" / "synth" / "tiny-magpie" / "hubtool.json").read_text())
+        assert prov["statistics"]["server"] == "endpoint" and prov["statistics"]["generation"]["requests"] >= 4
+        assert prov["config"]["server"]["endpoint_url"] == f"http://127.0.0.1:{port}", out.output[-2000:]
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)

@@ -221,10 +221,24 @@ def stop_hub(data_dir: str | Path | None = None, timeout: float = 15.0) -> bool:
     os.kill(hub.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(hub.pid, 0)
-        except ProcessLookupError:
+        if _exited(hub.pid):
             return True
         time.sleep(0.1)
     os.kill(hub.pid, signal.SIGKILL)
+    _exited(hub.pid)
     return True
+
+
+def _exited(pid: int) -> bool:
+    """Whether the process is gone. A hub started by this very process (start_background in a test or a
+    long-lived caller) stays a zombie, which `kill(pid, 0)` still finds, until it is reaped here."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    except ChildProcessError:  # not our child: its own parent (or init) reaps it
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
