@@ -100,7 +100,7 @@ def test_cli_writes_results_that_cards_turn_into_model_index(tiny_model_dir, tmp
     assert {m["type"] for m in doc["results"][0]["metrics"]} == {"bleu", "chrf"}
     assert len(out.with_suffix(".samples.jsonl").read_text().splitlines()) == 6
     # the card turns these results into model-index: render it and read the values back
-    from hub_tools.artifacts.cards import CardContext, render_card
+    from hub_tools.publish.cards import CardContext, render_card
 
     card = ModelCard(render_card(sample_release.parent / "models" / "exp_2_111", CardContext(
         name="exp_2_111", kind="adapter", repo_id="hitz/latxa-instruct", license="llama3.1", languages=["eu"],
@@ -234,7 +234,7 @@ def test_lm_eval_runs_the_bundled_group_on_cpu_and_its_results_reach_the_card(ti
 
 
 def render_card_for(sample_release, results: Path) -> str:
-    from hub_tools.artifacts.cards import CardContext, render_card
+    from hub_tools.publish.cards import CardContext, render_card
 
     return render_card(sample_release.parent / "models" / "exp_2_111", CardContext(
         name="exp_2_111", kind="adapter", repo_id="hitz/tiny-eu", license="llama3.1", languages=["eu"],

@@ -246,7 +246,7 @@ FSDP_CPU = {"compute_environment": "LOCAL_MACHINE", "distributed_type": "FSDP", 
 def test_fsdp_full_fine_tuning_on_two_processes_saves_the_trained_weights(tmp_path):
     from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
 
-    from hub_tools.artifacts.cards import CardContext, render_card
+    from hub_tools.publish.cards import CardContext, render_card
     from hub_tools.validate import validate_artifact
 
     accelerate_cfg = yaml.safe_load((CONFIGS / "accelerate" / "fsdp.yaml").read_text())

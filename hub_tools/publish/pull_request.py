@@ -27,7 +27,8 @@ class ProposedChange:
 
 
 def propose(api: HfApi, plan: PushPlan, folder: Path, title: str, description: str,
-            card_text: str | None = None, merge: bool = True) -> ProposedChange:
+            card_text: str | None = None, merge: bool = True,
+            extra_files: dict[str, bytes] | None = None) -> ProposedChange:
     """Open (or reuse) a pull request with the plan's changes against ``plan.revision``, and merge it if allowed."""
     repo_id, repo_type, branch = plan.repo_id, plan.repo_type, plan.revision
     if plan.empty:
@@ -37,7 +38,7 @@ def propose(api: HfApi, plan: PushPlan, folder: Path, title: str, description: s
                            "Ask a maintainer to create it, or release without --create-pr with a token that may "
                            "write.")
     try:
-        num, url, superseded = _open(api, plan, folder, title, description, card_text)
+        num, url, superseded = _open(api, plan, folder, title, description, card_text, extra_files)
         if not merge:
             return ProposedChange(num, url, False, None, superseded)
         try:
@@ -53,8 +54,8 @@ def propose(api: HfApi, plan: PushPlan, folder: Path, title: str, description: s
 
 
 def _open(api: HfApi, plan: PushPlan, folder: Path, title: str, description: str,
-          card_text: str | None) -> tuple[int, str, tuple[int, ...]]:
-    local = _local_files(folder, card_text)
+          card_text: str | None, extra_files: dict[str, bytes] | None = None) -> tuple[int, str, tuple[int, ...]]:
+    local = _local_files(folder, card_text, extra_files)
     ops: list = [CommitOperationAdd(c.path, local[c.path]) for c in plan.to_upload]
     ops += [CommitOperationDelete(c.path) for c in plan.to_remove]
     info = api.create_commit(plan.repo_id, repo_type=plan.repo_type, revision=plan.revision, operations=ops,

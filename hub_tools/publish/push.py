@@ -4,7 +4,12 @@ The plan compares local content hashes with the remote tree (sha256 for LFS file
 regular files), so unchanged files are never uploaded again and a push with nothing to change makes
 no commit. The repo ends up equal to the folder: remote files the folder lacks are deleted (except
 .gitattributes). A failed attempt is retried with backoff on RETRY_STATUSES (the list docs/releasing.md
-gives), a 412 (stale parent) and network errors, by planning again: if the lost answer was a commit that did land, the new plan is empty and nothing is repeated.
+gives), a 412 (stale parent) and network errors, by planning again: if the lost answer was a commit that
+did land, the new plan is empty and nothing is repeated.
+
+Hashes come from :mod:`hub_tools.artifacts.filehash` (remembered by path, size, mtime, ctime and inode, and
+usually already computed by validation), and the sha256 is handed to the Hub client, so an unchanged file
+is not read at all and a changed one is read once more only to be uploaded.
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from pathlib import Path
 from hub_tools.errors import HubtoolError
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+from hub_tools.artifacts.filehash import file_hashes, git_blob_id
 
 log = logging.getLogger(__name__)
 KEEP_REMOTE = {".gitattributes"}
@@ -100,21 +107,19 @@ def _local_files(folder: Path, card_text: str | None,
     return files
 
 
-def _hashes(source: bytes | Path) -> tuple[int, str, str]:
-    """(size, sha256, git blob sha1) without holding large files in memory."""
-    sha256 = hashlib.sha256()
+def _hashes(source: bytes | Path) -> tuple[int, str]:
+    """(size, sha256); for files from the hash cache when the file is unchanged since it was last hashed."""
     if isinstance(source, bytes):
-        size = len(source)
-        sha256.update(source)
-        git = hashlib.sha1(b"blob %d\0" % size + source).hexdigest()
-        return size, sha256.hexdigest(), git
-    size = source.stat().st_size
-    git_h = hashlib.sha1(b"blob %d\0" % size)
-    with open(source, "rb") as f:
-        while block := f.read(1 << 22):
-            sha256.update(block)
-            git_h.update(block)
-    return size, sha256.hexdigest(), git_h.hexdigest()
+        return len(source), hashlib.sha256(source).hexdigest()
+    h = file_hashes(source)
+    return h.size, h.sha256
+
+
+def _git_blob_id(source: bytes | Path) -> str:
+    """The git blob sha1 (what the Hub lists for a file stored without LFS)."""
+    if isinstance(source, bytes):
+        return hashlib.sha1(b"blob %d\0" % len(source) + source).hexdigest()
+    return git_blob_id(source)
 
 
 def plan_push(api: HfApi, folder: Path, repo_id: str, repo_type: str, revision: str = "main",
@@ -135,11 +140,11 @@ def plan_push(api: HfApi, folder: Path, repo_id: str, repo_type: str, revision: 
     plan = PushPlan(repo_id, repo_type, revision, repo_exists, branch_exists, head)
     local = _local_files(folder, card_text, extra_files)
     for path, source in local.items():
-        size, sha256, git = _hashes(source)
+        size, sha256 = _hashes(source)
         r = remote.get(path)
         if r is None:
             plan.changes.append(FileChange(path, "add", size))
-        elif (r.lfs.sha256 if r.lfs else r.blob_id) == (sha256 if r.lfs else git):
+        elif r.size == size and (r.lfs.sha256 == sha256 if r.lfs else r.blob_id == _git_blob_id(source)):
             plan.changes.append(FileChange(path, "unchanged", size))
         else:
             plan.changes.append(FileChange(path, "change", size))
@@ -161,7 +166,7 @@ def execute_push(api: HfApi, plan: PushPlan, folder: Path, message: str, descrip
     if plan.empty:
         return None
     local = _local_files(folder, card_text, extra_files)
-    ops: list = [CommitOperationAdd(c.path, local[c.path]) for c in plan.to_upload]
+    ops: list = [_add_operation(c.path, local[c.path]) for c in plan.to_upload]
     ops += [CommitOperationDelete(c.path) for c in plan.to_remove]
     if not ops:
         return None
@@ -169,6 +174,14 @@ def execute_push(api: HfApi, plan: PushPlan, folder: Path, message: str, descrip
                              commit_message=message, commit_description=description,
                              parent_commit=plan.head if plan.branch_exists else None)
     return info.oid
+
+
+def _add_operation(path: str, source: bytes | Path) -> CommitOperationAdd:
+    """An upload whose sha256 the client does not compute again when the hash cache knows it."""
+    op = CommitOperationAdd(path, source)
+    if isinstance(source, Path) and not op.upload_info.is_hashed:
+        op.upload_info.sha256 = bytes.fromhex(file_hashes(source).sha256)
+    return op
 
 
 def is_transient(err: BaseException) -> bool:

@@ -249,7 +249,7 @@ def _propose(api: HfApi, manifest: Manifest, job: _Job, outcome: ArtifactOutcome
     step(f"opening a pull request: {job.name} -> {outcome.repo_id}@{job.branch}")
     try:
         pr = propose(api, plan, manifest.artifact_path(job.art), f"hubtool release {manifest.version}: {job.name}",
-                     description, job.card)
+                     description, job.card, extra_files=job.files)
     except PublishError as err:
         raise ReleaseError(f"proposing {job.name} failed: {err} No version tag was created.") from err
     outcome.attempts = 1

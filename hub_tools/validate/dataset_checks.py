@@ -1,25 +1,28 @@
-"""Checks of dataset artifacts (corpus, instructions, preferences, eval), in one streaming pass.
+"""Checks of dataset artifacts (corpus, instructions, preferences, eval), and the statistics the card shows.
 
-Rows are read in pyarrow batches (parquet) or line by line (jsonl, gzip): memory stays bounded by a
-batch plus 8 bytes per row for duplicate detection. The same pass computes the statistics that the
-dataset card shows.
+Each data file is read in one streaming pass (:mod:`hub_tools.validate.filescan`: parquet in Arrow
+batches, jsonl line by line), once per content thanks to :mod:`hub_tools.validate.cache`. Memory stays
+bounded by a batch plus, per row of the split being combined, its 8-byte fingerprint and 8-byte location
+(16 bytes a row, held for the split; ``np.unique`` briefly needs about as much again to sort them) and
+the eval splits' fingerprints for the leakage check.
 """
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
-import random
 import re
-from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
 
+import numpy as np
+
 from hub_tools.artifacts.datalayout import DataLayout, discover_layout, file_format
 from hub_tools.artifacts.manifest import ValidationSettings
 from hub_tools.text.pii import EMAIL
+from hub_tools.validate import cache
+from hub_tools.validate.filescan import FileScan, scan_all
 from hub_tools.validate.findings import Finding, Limiter
 
 EVAL_SPLITS = ("test", "validation", "valid", "dev", "eval")
@@ -43,24 +46,6 @@ class RowRef:
     file: str
     row: int | None = None   # 0-based row (parquet)
     line: int | None = None  # 1-based line (jsonl)
-
-
-@dataclass
-class SplitStats:
-    rows: int = 0
-    chars: int = 0
-    words: int = 0
-    word_counts: array = field(default_factory=lambda: array("I"))
-    sample: list[str] = field(default_factory=list)
-    seen: int = 0
-
-    def summary(self) -> dict:
-        counts = sorted(self.word_counts)
-        def pct(p: float) -> int:
-            return counts[min(len(counts) - 1, int(p * (len(counts) - 1)))] if counts else 0
-        return {"rows": self.rows, "words": self.words, "chars": self.chars,
-                "words_per_row": {"min": pct(0), "p5": pct(0.05), "p50": pct(0.5), "p95": pct(0.95),
-                                  "max": pct(1), "mean": round(self.words / self.rows, 2) if self.rows else 0}}
 
 
 def iter_rows(folder: Path, rel: str, columns: list[str] | None = None,
@@ -197,96 +182,124 @@ def build_detector(languages: list[str], considered: list[str]):
 
 def check_dataset(folder: Path, kind: str, languages: list[str], settings: ValidationSettings,
                   artifact: str | None = None, layout: DataLayout | None = None) -> tuple[list[Finding], dict]:
-    """All dataset checks; returns (findings, statistics for the card)."""
+    """All dataset checks; returns (findings, statistics for the card).
+
+    Each data file is scanned once per content (:mod:`hub_tools.validate.filescan`, cached by sha256);
+    this function only combines the scans: features across shards, duplicates and leakage from the row
+    fingerprints, language shares from the merged samples. A whole unchanged artifact is answered from
+    the cache without reading any data file."""
+    from hub_tools.artifacts.filehash import file_hashes
+
+    layout = layout or discover_layout(folder)
+    layout_findings = [Finding("HT112", p.message, file=p.file, line=p.line, artifact=artifact)
+                       for p in layout.problems]
+    if not layout.files:
+        return layout_findings + [Finding("HT113", "no data files (parquet or jsonl) under data/", file="data/",
+                                          artifact=artifact)], {}
+    hashes = {rel: file_hashes(folder / rel).sha256 for rel in layout.files}
+    key = cache.key_of("dataset", kind, languages, settings.model_dump(), layout.configs,
+                       [p.__dict__ for p in layout.problems], hashes)
+    hit = cache.load_result(key)
+    if hit is not None:
+        found, stats = hit
+        return [Finding(**{k: v for k, v in f.items() if k not in ("severity", "hint")}, artifact=artifact)
+                for f in found], stats
+    findings, stats = _combine(folder, kind, languages, settings, layout, artifact)
+    findings = layout_findings + findings
+    cache.save_result(key, [{k: v for k, v in f.to_dict().items() if k not in ("artifact", "location")}
+                            for f in findings], stats)
+    return findings, stats
+
+
+def _percentiles(hist: dict[int, int]) -> dict:
+    values = np.array(sorted(hist), dtype=np.int64)
+    counts = np.array([hist[v] for v in values.tolist()], dtype=np.int64)
+    total = int(counts.sum())
+    cum = np.cumsum(counts)
+
+    def pct(p: float) -> int:
+        if not total:
+            return 0
+        k = min(total - 1, int(p * (total - 1)))
+        return int(values[np.searchsorted(cum, k, side="right")])
+    return {"min": pct(0), "p5": pct(0.05), "p50": pct(0.5), "p95": pct(0.95), "max": pct(1)}
+
+
+def _combine(folder: Path, kind: str, languages: list[str], settings: ValidationSettings, layout: DataLayout,
+             artifact: str | None) -> tuple[list[Finding], dict]:
     findings: list[Finding] = []
     limiter = Limiter(settings.max_findings_per_check)
 
-    def report(code: str, message: str, ref: RowRef | None = None, field_name: str | None = None,
-               file: str | None = None) -> None:
-        f = file or (ref.file if ref else None)
-        if limiter.allow(code, f):
-            findings.append(Finding(code, message, file=f, row=ref.row if ref else None,
-                                    line=ref.line if ref else None, field=field_name, artifact=artifact))
+    def report(code: str, message: str, file: str | None, row: int | None = None, line: int | None = None,
+               field_name: str | None = None) -> None:
+        if limiter.allow(code, file):
+            findings.append(Finding(code, message, file=file, row=row, line=line, field=field_name,
+                                    artifact=artifact))
 
-    layout = layout or discover_layout(folder)
-    for p in layout.problems:
-        findings.append(Finding("HT112", p.message, file=p.file, line=p.line, artifact=artifact))
-    if not layout.files:
-        findings.append(Finding("HT113", "no data files (parquet or jsonl) under data/", file="data/",
-                                artifact=artifact))
-        return findings, {}
-
-    rng = random.Random(0)
     stats: dict[str, Any] = {"configs": {}, "sources": {}, "format": sorted({file_format(f) for f in layout.files})}
     samples: list[str] = []
     for config, splits in layout.configs.items():
         reference: tuple[str, str] | None = None
-        eval_hashes: set[int] = set()
+        eval_hashes: list[np.ndarray] = []
         cfg_stats: dict[str, Any] = {"splits": {}}
         ordered = sorted(splits, key=lambda s: (s not in EVAL_SPLITS, s))  # eval splits first: leakage check
         for split in ordered:
-            st = SplitStats()
-            seen: set[int] = set()
-            is_train = split == "train"
-            for rel in splits[split]:
-                try:
-                    feats = features_of(folder, rel)
-                except Exception as err:  # unreadable file: arrow/gzip/OS errors
-                    report("HT101", f"cannot read: {err}", file=rel)
+            scans: list[FileScan] = []
+            for rel, fs in zip(splits[split], scan_all(folder, splits[split], kind, settings)):
+                if fs.unreadable:
+                    report("HT101", fs.unreadable, rel)
                     continue
                 if reference is None:
-                    reference = (rel, feats)
-                    cfg_stats["features"] = feats
-                elif feats != reference[1]:
-                    report("HT104", f"features [{feats}] differ from {reference[0]} [{reference[1]}]", file=rel)
-                columns = {c.split(":")[0] for c in feats.split(", ") if c}
-                missing = required_columns(kind, columns)
-                if missing:
-                    report("HT102", f"{kind} data needs column(s) {', '.join(missing)}; found {sorted(columns)}",
-                           file=rel)
+                    reference = (rel, fs.features)
+                    cfg_stats["features"] = fs.features
+                elif fs.features != reference[1]:
+                    report("HT104", f"features [{fs.features}] differ from {reference[0]} [{reference[1]}]", rel)
+                if fs.missing:
+                    columns = sorted({c.split(":")[0] for c in fs.features.split(", ") if c})
+                    report("HT102", f"{kind} data needs column(s) {', '.join(fs.missing)}; found {columns}", rel)
                     continue
-                try:
-                    for ref, row, problem in iter_rows(folder, rel):
-                        if problem is not None:
-                            code, _, msg = problem.partition(":")
-                            report(code, msg, ref)
-                            continue
-                        text, schema_problem, fname = row_text(kind, row)
-                        if schema_problem:
-                            report("HT103", schema_problem, ref, fname)
-                            continue
-                        _check_text(text, ref, fname, report)
-                        st.rows += 1
-                        n_words = len(text.split())
-                        st.words += n_words
-                        st.chars += len(text)
-                        st.word_counts.append(min(n_words, 2**32 - 1))
-                        if kind == "corpus" and isinstance(row.get("source"), str):
-                            stats["sources"][row["source"]] = stats["sources"].get(row["source"], 0) + 1
-                        if not text.strip():
-                            continue
-                        h = int.from_bytes(hashlib.blake2b(text.strip().encode(), digest_size=8).digest(), "big")
-                        if h in seen:
-                            report("HT106", f"duplicate of an earlier row in split {split!r}", ref, fname)
-                        seen.add(h)
-                        if is_train and h in eval_hashes:
-                            report("HT107", f"train row also appears in an evaluation split of config {config!r}",
-                                   ref, fname)
-                        st.seen += 1  # reservoir sample for language identification
-                        if len(st.sample) < settings.language_sample:
-                            st.sample.append(text[:1000])
-                        else:
-                            j = rng.randrange(st.seen)
-                            if j < settings.language_sample:
-                                st.sample[j] = text[:1000]
-                except Exception as err:  # a corrupt page or gzip stream half-way through
-                    report("HT101", f"cannot read past a point: {err}", file=rel)
+                for f in fs.findings:
+                    report(f["code"], f["message"], rel, f.get("row"), f.get("line"), f.get("field"))
+                for code, n in fs.counts.items():  # findings past the cap were counted, not kept
+                    limiter.counts[(code, rel)] = limiter.counts.get((code, rel), 0) + n - min(n, settings.max_findings_per_check)
+                for src, n in fs.sources.items():
+                    stats["sources"][src] = stats["sources"].get(src, 0) + n
+                scans.append(fs)
+            split_hashes = np.concatenate([fs.hashes for fs in scans]) if scans else np.zeros(0, np.uint64)
+            owner = np.repeat(np.arange(len(scans)), [len(fs.hashes) for fs in scans])
+            locs = np.concatenate([fs.locs for fs in scans]) if scans else np.zeros(0, np.int64)
+            field_name = {"corpus": "text", "instructions": "messages"}.get(kind)
+            _, first = np.unique(split_hashes, return_index=True)
+            duplicate = np.ones(len(split_hashes), dtype=bool)
+            duplicate[first] = False  # every later copy of a fingerprint is a duplicate of an earlier row
+            leaked = (np.isin(split_hashes, np.concatenate(eval_hashes)) if split == "train" and eval_hashes
+                      else np.zeros(len(split_hashes), dtype=bool))
+            for i in np.flatnonzero(duplicate | leaked).tolist():
+                fs = scans[owner[i]]
+                where = {"line": int(locs[i])} if fs.by_line else {"row": int(locs[i])}
+                if duplicate[i]:
+                    report("HT106", f"duplicate of an earlier row in split {split!r}", fs.file, field_name=field_name,
+                           **where)
+                if leaked[i]:
+                    report("HT107", f"train row also appears in an evaluation split of config {config!r}", fs.file,
+                           field_name=field_name, **where)
             if split in EVAL_SPLITS:
-                eval_hashes |= seen
-            cfg_stats["splits"][split] = st.summary()
-            samples.extend(st.sample)
-            if languages and st.sample:
-                _check_language(st.sample, languages, settings, config, split, splits[split][0], report, stats)
+                eval_hashes.append(split_hashes)
+            del split_hashes, owner, locs, duplicate, leaked
+            rows = sum(fs.rows for fs in scans)
+            words = sum(fs.words for fs in scans)
+            hist: dict[int, int] = {}
+            for fs in scans:
+                for v, n in fs.word_hist.items():
+                    hist[v] = hist.get(v, 0) + n
+            cfg_stats["splits"][split] = {"rows": rows, "words": words, "chars": sum(fs.chars for fs in scans),
+                                          "words_per_row": {**_percentiles(hist),
+                                                            "mean": round(words / rows, 2) if rows else 0}}
+            merged = sorted({h: t for fs in scans for h, t in fs.sample}.items())[: settings.language_sample]
+            sample = [t for _, t in merged]
+            samples.extend(sample)
+            if languages and sample:
+                _check_language(sample, languages, settings, config, split, splits[split][0], report, stats)
         cfg_stats["splits"] = {s: cfg_stats["splits"][s] for s in splits if s in cfg_stats["splits"]}
         stats["configs"][config] = cfg_stats
     if languages and samples:
@@ -298,22 +311,22 @@ def check_dataset(folder: Path, kind: str, languages: list[str], settings: Valid
     return findings, stats
 
 
-def _check_text(text: str, ref: RowRef, fname: str | None, report) -> None:
-    if not text.strip():
-        report("HT105", "empty or whitespace-only text", ref, fname)
-        return
+def check_text(text: str) -> list[tuple[str, str]]:
+    """The exact checks of one non-empty text: (code, message) for control characters, secrets, e-mails."""
+    out = []
     m = CONTROL.search(text)
     if m:
         bad = m.group()
         what = "U+FFFD (a decoding error upstream)" if bad == "\ufffd" else f"control character U+{ord(bad):04X}"
-        report("HT109", f"{what} at offset {m.start()}", ref, fname)
+        out.append(("HT109", f"{what} at offset {m.start()}"))
     for name, rx in SECRET_PATTERNS.items():
         m = rx.search(text) if any(n in text for n in SECRET_NEEDLES[name]) else None
         if m:
-            report("HT110", f"{name} at offset {m.start()} ({m.group()[:6]}…)", ref, fname)
+            out.append(("HT110", f"{name} at offset {m.start()} ({m.group()[:6]}…)"))
     m = EMAIL.search(text) if "@" in text else None
     if m:
-        report("HT111", f"e-mail address at offset {m.start()}", ref, fname)
+        out.append(("HT111", f"e-mail address at offset {m.start()}"))
+    return out
 
 
 _DETECTORS: dict[tuple, Any] = {}
@@ -321,12 +334,13 @@ _DETECTORS: dict[tuple, Any] = {}
 
 def _detect(samples: list[str], languages: list[str], settings: ValidationSettings) -> list[str | None]:
     key = (tuple(languages), tuple(settings.languages_considered))
-    if key not in _DETECTORS:
-        _DETECTORS[key] = build_detector(languages, settings.languages_considered)
-    out = []
-    for lang in _DETECTORS[key].detect_languages_in_parallel_of(samples):
-        out.append(lang.iso_code_639_1.name.lower() if lang is not None else None)
-    return out
+
+    def detect(texts: list[str]) -> list[str | None]:
+        if key not in _DETECTORS:
+            _DETECTORS[key] = build_detector(languages, settings.languages_considered)
+        return [lang.iso_code_639_1.name.lower() if lang is not None else None
+                for lang in _DETECTORS[key].detect_languages_in_parallel_of(texts)]
+    return cache.detect_cached(samples, f"lingua:{','.join(key[0])}:{','.join(key[1])}", detect)
 
 
 def _language_share(samples: list[str], languages: list[str], settings: ValidationSettings) -> dict[str, float]:
