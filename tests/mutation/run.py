@@ -21,6 +21,7 @@ import argparse
 import ast
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,12 +42,29 @@ class Target:
     functions: tuple[str, ...] = ()  # mutate only these (``Class.method`` or ``function``); empty: all
 
 
+# The local hub's access tests over HTTP with the real clients, without the two slow tests that check other
+# things (file modes of the data dir, HfFileSystem round trips); the rule table of auth.py runs first.
+LOCALHUB = ("tests/test_localhub_auth.py tests/test_localhub_security.py tests/test_localhub_api.py "
+            "tests/test_localhub_pulls.py -k 'not test_data_dir_is_private and not hffilesystem'")
+# Dataset validation: every HT1xx/HT4xx check with its good twin, without the model and Space checks.
+VALIDATION = "tests/test_validate.py -k 'not models and not ht2 and not ht3'"
+
 TARGETS: list[Target] = [
     Target("recipes/preferences/ratings.py", "tests/test_ratings.py"),
     Target("hub_tools/text/pii.py", "tests/test_pii.py"),
-    Target("hub_tools/validate/findings.py", "tests/test_validate.py"),
-    Target("hub_tools/localhub/auth.py", "tests/test_localhub_api.py tests/test_localhub_security.py"),
-    Target("hub_tools/publish/release.py", "tests/test_release.py"),
+    Target("hub_tools/validate/findings.py", VALIDATION),
+    Target("hub_tools/validate/dataset_checks.py", VALIDATION,
+           ("_messages_problem", "required_columns", "row_text", "check_dataset", "_combine", "check_text",
+            "_check_language")),
+    Target("hub_tools/localhub/auth.py", LOCALHUB),
+    Target("hub_tools/localhub/context.py", LOCALHUB),
+    Target("hub_tools/localhub/routes/repos.py", LOCALHUB, ("create_repo", "delete_repo", "list_repos")),
+    Target("hub_tools/localhub/routes/collections.py", LOCALHUB,
+           ("_collection_json", "_item_visible", "list_collections")),
+    Target("hub_tools/localhub/routes/lfs.py", LOCALHUB, ("_possessed",)),
+    Target("hub_tools/localhub/routes/commits.py", LOCALHUB, ("_target",)),
+    Target("hub_tools/localhub/routes/discussions.py", LOCALHUB, ("_may_moderate",)),
+    Target("hub_tools/publish/release.py", "tests/test_release.py", ("_existing_tag", "run_release")),
 ]
 
 # One representative replacement per operator family keeps the run affordable on two cores while still
@@ -76,7 +94,8 @@ def line_ranges(module: str, functions: tuple[str, ...]) -> list[str]:
             for f in functions]
 
 
-def run_target(target: Target, timeout: float, workdir: Path) -> list[dict]:
+def prepare(target: Target, timeout: float, workdir: Path, env: dict) -> tuple[Path, Path]:
+    """A cosmic-ray session for ``target`` with the operator, pragma and line filters applied."""
     cfg = workdir / "cr.toml"
     db = workdir / "cr.sqlite"
     text = ("[cosmic-ray]\n"
@@ -91,12 +110,26 @@ def run_target(target: Target, timeout: float, workdir: Path) -> list[dict]:
         text += ("[cosmic-ray.filters.line-filter.lines]\n"
                  f'"{target.module}" = {json.dumps(line_ranges(target.module, target.functions))}\n')
     cfg.write_text(text)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run(["cosmic-ray", "init", str(cfg), str(db)], cwd=ROOT, env=env, check=True)
     subprocess.run(["cr-filter-operators", str(db), str(cfg)], cwd=ROOT, env=env, check=True)
     subprocess.run(["cr-filter-pragma", str(db)], cwd=ROOT, env=env, check=True)
     if target.functions:
         subprocess.run(["cr-filter-lines", "--config", str(cfg), str(db)], cwd=ROOT, env=env, check=True)
+    return cfg, db
+
+
+def count_mutants(target: Target, workdir: Path) -> int:
+    """How many mutants a run of ``target`` would test (nothing is mutated)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    _, db = prepare(target, 1.0, workdir, env)
+    with sqlite3.connect(db) as con:
+        return con.execute("SELECT COUNT(*) FROM work_items WHERE job_id NOT IN "
+                           "(SELECT job_id FROM work_results)").fetchone()[0]
+
+
+def run_target(target: Target, timeout: float, workdir: Path) -> list[dict]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cfg, db = prepare(target, timeout, workdir, env)
     subprocess.run(["cosmic-ray", "exec", str(cfg), str(db)], cwd=ROOT, env=env, check=True)
     dump = subprocess.run(["cosmic-ray", "dump", str(db)], cwd=ROOT, env=env, check=True, capture_output=True,
                           text=True).stdout
@@ -173,11 +206,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "mutation-report.md")
     parser.add_argument("--report-only", action="store_true",
                         help="Rewrite the report from the last results (after editing equivalent.toml).")
+    parser.add_argument("--count", action="store_true", help="Only count each target's mutants (to size a run).")
     args = parser.parse_args()
     known = {t.module for t in TARGETS}
     unknown = set(args.only or []) - known
     if unknown:
         parser.error(f"not a target: {', '.join(sorted(unknown))} (targets: {', '.join(sorted(known))})")
+    if args.count:
+        for target in TARGETS:
+            if not args.only or target.module in args.only:
+                with tempfile.TemporaryDirectory(prefix="hubtool-mutation-") as tmp:
+                    print(f"{count_mutants(target, Path(tmp)):5d}  {target.module}")
+        return
     results = args.out.with_suffix(".json")
     previous = json.loads(results.read_text()) if results.exists() else {"runs": {}, "mutants": []}
     runs = {k: v for k, v in previous["runs"].items() if k in known}
