@@ -221,6 +221,11 @@ def stop_hub(data_dir: str | Path | None = None, timeout: float = 15.0) -> bool:
     os.kill(hub.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        try:  # a hub this process started stays a zombie (kill(pid, 0) succeeds) until it is reaped here
+            if os.waitpid(hub.pid, os.WNOHANG)[0]:
+                return True
+        except ChildProcessError:
+            pass  # started by another process: watch it with kill(pid, 0)
         try:
             os.kill(hub.pid, 0)
         except ProcessLookupError:
