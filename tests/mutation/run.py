@@ -42,12 +42,13 @@ class Target:
     functions: tuple[str, ...] = ()  # mutate only these (``Class.method`` or ``function``); empty: all
 
 
-# The local hub's access tests over HTTP with the real clients, without the two slow tests that check other
-# things (file modes of the data dir, HfFileSystem round trips); the rule table of auth.py runs first.
+# The local hub's access tests over HTTP with the real clients, without the test of the data dir's file modes
+# (not an access decision); the rule table of auth.py runs first.
 LOCALHUB = ("tests/test_localhub_auth.py tests/test_localhub_security.py tests/test_localhub_api.py "
-            "tests/test_localhub_pulls.py -k 'not test_data_dir_is_private and not hffilesystem'")
-# Dataset validation: every HT1xx/HT4xx check with its good twin, without the model and Space checks.
-VALIDATION = "tests/test_validate.py -k 'not models and not ht2 and not ht3'"
+            "tests/test_localhub_pulls.py -k 'not test_data_dir_is_private'")
+# Dataset validation: findings, caps, and every HT1xx/HT4xx check with its good twin (not the model and Space
+# checks).
+VALIDATION = ("tests/test_validation_findings.py tests/test_validate.py -k 'not models and not ht2 and not ht3'")
 
 TARGETS: list[Target] = [
     Target("recipes/preferences/ratings.py", "tests/test_ratings.py"),
