@@ -130,3 +130,13 @@ def test_a_malformed_users_file_says_which_entry(tmp_path, body, message):
     with pytest.raises(ValueError) as err:
         TokenRegistry.load(users_file=path)
     assert str(err.value).startswith(f"{path}: {message}"), str(err.value)
+
+
+def test_a_user_is_no_admin_unless_said_so_and_cannot_be_changed():
+    """The registry hands the same User to every request with that token: nothing may turn it into another."""
+    import dataclasses
+
+    bob = User("bob")
+    assert not bob.admin and not bob.can_access("hitz") and not bob.can_read("hitz") and bob.can_access("bob")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        bob.admin = True  # type: ignore[misc]

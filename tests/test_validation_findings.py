@@ -52,10 +52,11 @@ def test_limiter_counts_per_code_and_file():
     assert [limiter.allow("HT105", "a") for _ in range(5)] == [True, True, False, False, False]
     assert [limiter.allow("HT105", "b") for _ in range(2)] == [True, True]   # another file: its own cap
     assert [limiter.allow("HT106", "a") for _ in range(3)] == [True, True, False]  # another code too
+    assert limiter.allow("HT109", "c")  # below the cap: no summary either
     summaries = limiter.summaries("corpus")
     assert [(f.code, f.file, f.artifact, f.message) for f in summaries] == [
         ("HT105", "a", "corpus", "... and 3 more of HT105 in this file"),
-        ("HT106", "a", "corpus", "... and 1 more of HT106 in this file")]  # b reached the cap, no more
+        ("HT106", "a", "corpus", "... and 1 more of HT106 in this file")]  # b reached the cap, c stayed below
 
 
 def _corpus(release, tmp_path):

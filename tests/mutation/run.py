@@ -49,6 +49,10 @@ LOCALHUB = ("tests/test_localhub_auth.py tests/test_localhub_security.py tests/t
 # Dataset validation: findings, caps, and every HT1xx/HT4xx check with its good twin (not the model and Space
 # checks).
 VALIDATION = ("tests/test_validation_findings.py tests/test_validate.py -k 'not models and not ht2 and not ht3'")
+# A release decides: two small datasets of the sample release (plan, refusal, tags, re-runs), then the slower
+# whole-release tests for what only they reach (validation stop, promotion to main, pull requests).
+RELEASE = ("tests/test_release_decisions.py tests/test_release.py::test_validation_error_stops_before_first_upload "
+           "tests/test_release.py::test_release_promotes_the_best_variant_to_main tests/test_release_pr.py")
 
 TARGETS: list[Target] = [
     Target("recipes/preferences/ratings.py", "tests/test_ratings.py"),
@@ -65,7 +69,7 @@ TARGETS: list[Target] = [
     Target("hub_tools/localhub/routes/lfs.py", LOCALHUB, ("_possessed",)),
     Target("hub_tools/localhub/routes/commits.py", LOCALHUB, ("_target",)),
     Target("hub_tools/localhub/routes/discussions.py", LOCALHUB, ("_may_moderate",)),
-    Target("hub_tools/publish/release.py", "tests/test_release.py", ("_existing_tag", "run_release")),
+    Target("hub_tools/publish/release.py", RELEASE, ("_existing_tag", "run_release")),
 ]
 
 # One representative replacement per operator family keeps the run affordable on two cores while still
