@@ -48,7 +48,8 @@ LOCALHUB = ("tests/test_localhub_auth.py tests/test_localhub_security.py tests/t
             "tests/test_localhub_pulls.py -k 'not test_data_dir_is_private'")
 # Dataset validation: findings, caps, and every HT1xx/HT4xx check with its good twin (not the model and Space
 # checks).
-VALIDATION = ("tests/test_validation_findings.py tests/test_validate.py -k 'not models and not ht2 and not ht3'")
+VALIDATION = ("tests/test_validation_findings.py tests/test_dataset_checks.py tests/test_validate.py "
+              "-k 'not models and not ht2 and not ht3'")
 # A release decides: two small datasets of the sample release (plan, refusal, tags, re-runs), then the slower
 # whole-release tests for what only they reach (validation stop, promotion to main, pull requests).
 RELEASE = ("tests/test_release_decisions.py tests/test_release.py::test_validation_error_stops_before_first_upload "
