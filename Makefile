@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: quickstart test test-busy install clean-venv chromium
+.PHONY: quickstart test test-busy install clean-venv chromium mutation
 
 quickstart: $(STAMP)  ## set up, then run the end-to-end demo on the local hub and bundled data
 	$(BIN)/hubtool quickstart
@@ -32,3 +32,9 @@ $(STAMP): pyproject.toml
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Mutation testing of the modules that decide what gets published (tests/mutation/run.py, cosmic-ray): long
+# (one focused test run per mutant), not part of `make test` or CI. Writes docs/mutation-report.md.
+# MUTATION_ARGS="--only hub_tools/text/pii.py" re-runs one module and keeps the others' last results.
+mutation: $(STAMP)  ## mutation-test the publishing decisions; report in docs/mutation-report.md
+	PATH=$(CURDIR)/$(BIN):$$PATH nice $(BIN)/python tests/mutation/run.py $(MUTATION_ARGS)

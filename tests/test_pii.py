@@ -63,3 +63,84 @@ def test_emails_and_ips_first_and_counts_per_kind():
     assert counts == {"email": 1, "ip": 1, "phone": 1}
     assert detect(text, ("phone",), REGIONS) == {"phone": 1}
     assert scrub(text, ("email",), REGIONS)[1] == {"email": 1}
+
+
+# Real-format numbers written with hyphens (3 or more, as ISBNs are), valid in their numbering plans: none is
+# an ISBN, so each must be replaced. Several were picked so that their digits pass the check that a broken
+# ISBN test would apply (ISBN-10 weights on 9 or 11 digits, ISBN-13 weights on 11, 12 or 14 digits, other
+# weights or moduli on 13 digits), so that such a check would leave them in the text.
+HYPHENATED_PHONES = [
+    "05-59-25-70-00", "943-01-87-00", "943-01-87-09", "+34-943-01-87-00", "+49-30-901820-12", "0049-30-901820-12",
+    "0049-30-901820-00", "1-713-853-7408", "+1-713-853-7408", "+1-713-853-7440", "+1-713-853-7407",
+    "+44-20-7946-0018", "+44-20-7946-0002", "713-853-7408", "713-853-7409", "+33-5-59-25-70-00",
+    "0033-5-59-25-70-00", "0033-5-59-25-70-01", "0033-5-59-25-70-04", "0033-5-59-25-70-11", "+49-89-12345-678",
+    "030-901820-12", "+49-30-901820-001", "+49-30-901820-002", "+49-30-901820-015", "+49-30-901820-030",
+]
+# Hyphenated ISBN-10s (valid check digits) that phonenumbers takes for French or German numbers.
+ISBN10 = ["0-306-40615-2", "0-19-852663-6", "0-330-25864-8"]
+REGIONS_DE = REGIONS + ("DE",)
+
+
+@pytest.mark.parametrize("number", HYPHENATED_PHONES)
+def test_hyphenated_phone_numbers_are_not_taken_for_isbns(number):
+    text = f"Tel. {number}, goizez."
+    assert scrub(text, regions=REGIONS_DE) == ("Tel. <PHONE>, goizez.", {"phone": 1})
+
+
+@pytest.mark.parametrize("isbn", ISBN10)
+def test_an_unlabelled_isbn_10_is_not_a_phone_number(isbn):
+    assert find_phones(f"Liburua: {isbn}.", REGIONS_DE) == []
+    digits = [int(c) for c in isbn if c.isdigit()]
+    assert sum((10 - i) * d for i, d in enumerate(digits)) % 11 == 0  # the example is a real ISBN-10
+
+
+@pytest.mark.parametrize("text", ["ISBN 0306406152 liburuan dago.", "Ikus ISBN-10: 0306406152.",
+                                  "ISBN: 0 306 40615 2"])
+def test_a_labelled_isbn_without_hyphens_is_not_a_phone_number(text):
+    """Without hyphens only the label tells: phonenumbers takes 0306406152 for a French number."""
+    assert scrub(text, regions=REGIONS) == (text, {})
+
+
+def test_a_seven_digit_number_counts():
+    """Estonian numbers have 7 digits: the pre-check lets a run of exactly 7 digits through."""
+    regions = regions_for_languages(["et"])
+    assert regions == ("EE",)
+    assert scrub("Tallinn: 640 4000, tööpäeviti.", regions=regions) == ("Tallinn: <PHONE>, tööpäeviti.", {"phone": 1})
+
+
+def test_short_digit_runs_before_a_number_do_not_stop_the_search():
+    """A date (6 digits with separators: a candidate the pre-check drops) comes before the phone number."""
+    text = "Bilera 14/11/23, deitu 688 12 34 56 zenbakira."
+    assert scrub(text, regions=REGIONS) == ("Bilera 14/11/23, deitu <PHONE> zenbakira.", {"phone": 1})
+
+
+def test_a_number_after_an_isbn_in_the_same_run_of_digits_is_found():
+    """One candidate run holds an ISBN (skipped) and then a French number; French hints match both."""
+    out, counts = scrub("Argitaletxea: 0-306-40615-2 / 05 59 25 70 00.", regions=REGIONS)
+    assert counts == {"phone": 1} and "0-306-40615-2" in out and "05 59 25 70 00" not in out and "<PHONE>" in out
+
+
+def test_several_numbers_in_one_text_are_replaced_one_by_one():
+    """Each number is found by several regions (the same span more than once); each counts once."""
+    text = "Bulegoa 943 01 87 00 / 943 01 87 01; Baiona +33 5 59 25 70 00."
+    assert scrub(text, regions=REGIONS) == ("Bulegoa <PHONE> / <PHONE>; Baiona <PHONE>.", {"phone": 3})
+
+
+def test_numbers_written_back_to_back_stay_two_numbers():
+    """The second number's span starts where the first one's ends (at the bracket): touching is not overlapping."""
+    text = "Tel. 943 01 87 00(688 12 34 56)."
+    assert scrub(text, regions=REGIONS) == ("Tel. <PHONE><PHONE>).", {"phone": 2})
+
+
+def test_a_number_found_whole_by_one_region_and_in_part_by_another_is_replaced_whole():
+    """German hints find '030 901820 12' (Berlin, extension 12); Andorran ones (Catalan) find its 6-digit middle
+    '901820' as well: the inner match must not shorten the outer one, after an earlier number too."""
+    regions = regions_for_languages(["de", "ca"])
+    assert {"DE", "AD"} <= set(regions)
+    text = "Donostia: +34 943 01 87 00; Berlin (Zentrale): 030 901820 12."
+    assert scrub(text, regions=regions) == ("Donostia: <PHONE>; Berlin (Zentrale): <PHONE>.", {"phone": 2})
+
+
+def test_a_two_digit_extension_goes_with_the_number():
+    text = "Call (713) 853-7408 x12 today."
+    assert scrub(text, regions=REGIONS) == ("Call <PHONE> today.", {"phone": 1})

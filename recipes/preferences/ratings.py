@@ -8,7 +8,7 @@ does not grow with the number of battles: 1,000 bootstrap rounds of 100,000 batt
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -74,10 +74,10 @@ def fit_bradley_terry(W: np.ndarray, scale: float = 400.0, base: float = 10.0, i
 class Ranking:
     models: list[str]
     ratings: np.ndarray
+    battles: np.ndarray  # N[i, j]: battles between i and j
+    win_rate: np.ndarray  # W[i, j] / N[i, j], NaN where they never met
     ci_low: np.ndarray | None = None
     ci_high: np.ndarray | None = None
-    battles: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    win_rate: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     def table(self) -> list[dict]:
         order = np.argsort(-self.ratings)

@@ -1,0 +1,156 @@
+"""What `hubtool release` decides, on two small datasets of the sample release (``only``) against the local
+hub: everything is planned before the first upload, a changed artifact under an existing tag is refused
+before anything is pushed, tags are created only once every push succeeded (and never moved), a re-run
+finishes an interrupted release and changes nothing after a complete one. The full release, models and
+Space included, is in test_release.py."""
+from __future__ import annotations
+
+import re
+
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from huggingface_hub import HfApi
+
+from hub_tools.artifacts.manifest import load_manifest
+from hub_tools.publish.release import ReleaseError, run_release
+from hub_tools.samples.builders import build_sample_release
+
+pytestmark = pytest.mark.slow
+BOTH = {"corpus", "instructions"}
+REPOS = {"corpus": "basque-sample-corpus", "instructions": "basque-sample-instructions"}
+
+
+def commits(hub) -> int:
+    return httpx.get(f"{hub.url}/api/_localhub/stats", trust_env=False).json()["commits"]
+
+
+@pytest.fixture()
+def manifest_path(tmp_path, repo_name):
+    ns = re.sub(r"[^a-z0-9]", "", repo_name.lower())[-20:] + "d"
+    return build_sample_release(tmp_path / "rel", namespace=f"ns-{ns}")
+
+
+def _release(manifest_path, api: HfApi, only=BOTH, **kwargs):
+    steps: list[str] = []
+    kwargs.setdefault("verify", False)
+    result = run_release(load_manifest(manifest_path), api, only=set(only), on_step=steps.append, retries=1,
+                         backoff=0.01, **kwargs)
+    return result, steps
+
+
+def _tags(api: HfApi, ns: str) -> dict[str, list[tuple[str, str]]]:
+    out = {}
+    for name, repo in REPOS.items():
+        refs = api.list_repo_refs(f"{ns}/{repo}", repo_type="dataset") if api.repo_exists(
+            f"{ns}/{repo}", repo_type="dataset") else None
+        out[name] = sorted((t.name, t.target_commit) for t in refs.tags) if refs else []
+    return out
+
+
+def _change_instructions(manifest_path) -> None:
+    shard = manifest_path.parent / "instructions" / "data" / "train-00000-of-00001.parquet"
+    rows = pq.read_table(shard).to_pylist()
+    pq.write_table(pa.Table.from_pylist(rows[:-1]), shard)
+
+
+def test_plans_everything_then_pushes_then_tags_and_a_rerun_changes_nothing(hub, api, manifest_path):
+    ns = load_manifest(manifest_path).namespace
+    before = commits(hub)
+    result, steps = _release(manifest_path, api)
+    # every plan before the first push, every push before the first tag, in manifest order
+    assert steps == [f"planning corpus -> {ns}/{REPOS['corpus']}@main",
+                     f"planning instructions -> {ns}/{REPOS['instructions']}@main",
+                     f"pushing corpus -> {ns}/{REPOS['corpus']}@main",
+                     f"pushing instructions -> {ns}/{REPOS['instructions']}@main",
+                     f"tagging {ns}/{REPOS['corpus']} v1.0", f"tagging {ns}/{REPOS['instructions']} v1.0"]
+    assert commits(hub) - before == 2 and result.commits == 2 and not result.dry_run
+    heads = {a.name: a.head for a in result.artifacts}
+    assert _tags(api, ns) == {name: [("v1.0", heads[name])] for name in REPOS}  # each tag on the pushed head
+    assert result.tags_created == [f"{ns}/{REPOS['corpus']}@v1.0", f"{ns}/{REPOS['instructions']}@v1.0"]
+    assert [(a.name, a.repo_type, a.branch, a.tag, a.url) for a in result.artifacts] == [
+        (name, "dataset", "main", "v1.0", f"{api.endpoint}/datasets/{ns}/{repo}/tree/main")
+        for name, repo in REPOS.items()]
+    assert result.verify is None  # verify=False
+    # the collection holds both repos, noted with the version
+    collection = api.get_collection(result.collection)
+    assert sorted((i.item_type, i.item_id, i.note) for i in collection.items) == [
+        ("dataset", f"{ns}/{repo}", f"v1.0: {name}") for name, repo in sorted(REPOS.items())]
+
+    again, steps = _release(manifest_path, api, verify=True)
+    assert commits(hub) - before == 2 and again.commits == 0 and again.tags_created == []
+    assert [s.split(" ")[0] for s in steps] == ["planning", "planning", "pushing", "pushing", "verifying"]
+    assert again.verify and all(check["ok"] for check in again.verify)
+    assert _tags(api, ns) == {name: [("v1.0", heads[name])] for name in REPOS}
+
+
+def test_a_changed_artifact_under_an_existing_tag_is_refused_before_any_upload(hub, api, manifest_path):
+    """instructions v1.0 is out; then it changes and corpus (new) joins: planning refuses the release before
+    corpus, first in order, is pushed, so nothing at all is committed."""
+    ns = load_manifest(manifest_path).namespace
+    _release(manifest_path, api, only={"instructions"})
+    _change_instructions(manifest_path)
+    before = commits(hub)
+    with pytest.raises(ReleaseError) as err:
+        _release(manifest_path, api)
+    assert str(err.value) == (f"{ns}/{REPOS['instructions']} already has tag v1.0 and instructions changed since: "
+                              "tags never move, so release the change under a new `version` (now v1.0)")
+    assert commits(hub) == before and not api.repo_exists(f"{ns}/{REPOS['corpus']}", repo_type="dataset")
+
+    data = yaml.safe_load(manifest_path.read_text())
+    data["version"] = "v1.1"
+    manifest_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    result, _ = _release(manifest_path, api)
+    assert result.commits == 2 and sorted(result.tags_created) == [
+        f"{ns}/{REPOS['corpus']}@v1.1", f"{ns}/{REPOS['instructions']}@v1.1"]
+    assert [t for t, _ in _tags(api, ns)["instructions"]] == ["v1.0", "v1.1"]
+
+
+def test_no_tag_until_every_push_succeeded_then_the_rerun_finishes(hub, api, manifest_path):
+    ns = load_manifest(manifest_path).namespace
+    hub.set_faults([{"method": "POST", "path_contains": "/commit/", "after": 1, "times": 10, "status": 500}])
+    try:
+        with pytest.raises(ReleaseError) as err:
+            _release(manifest_path, api)
+    finally:
+        hub.set_faults([])
+    assert str(err.value).startswith("pushing instructions failed: ")
+    assert str(err.value).endswith("Pushed so far: corpus; no version tag was created.")
+    assert _tags(api, ns) == {"corpus": [], "instructions": []}  # corpus was pushed, and is not tagged
+    result, steps = _release(manifest_path, api)
+    assert result.commits == 1 and [a.commit is None for a in result.artifacts] == [True, False]
+    assert [s.split(" ")[0] for s in steps] == ["planning", "planning", "pushing", "pushing", "tagging", "tagging"]
+    assert [t for t, _ in _tags(api, ns)["corpus"]] == ["v1.0"] and len(result.tags_created) == 2
+
+
+def test_a_tag_that_points_elsewhere_is_never_moved(hub, api, manifest_path):
+    """v1.0 of corpus points at its first commit; the files on main are those of the release (nothing to push),
+    but main's head is another commit: the release stops instead of moving the tag."""
+    ns = load_manifest(manifest_path).namespace
+    repo = f"{ns}/{REPOS['corpus']}"
+    result, _ = _release(manifest_path, api, only={"corpus"})
+    first = api.list_repo_commits(repo, repo_type="dataset")[-1].commit_id  # the repo's creation
+    api.delete_tag(repo, tag="v1.0", repo_type="dataset")
+    api.create_tag(repo, tag="v1.0", revision=first, repo_type="dataset")
+    before = commits(hub)
+    with pytest.raises(ReleaseError) as err:
+        _release(manifest_path, api, only={"corpus"})
+    head = result.artifacts[0].head
+    assert str(err.value) == (f"tag v1.0 of {repo} points at {first[:10]}, not at the released {head[:10]}; "
+                              "release under a new version")
+    assert commits(hub) == before and _tags(api, ns)["corpus"] == [("v1.0", first)]
+
+
+def test_a_dry_run_plans_and_changes_nothing(hub, api, manifest_path):
+    ns = load_manifest(manifest_path).namespace
+    before = commits(hub)
+    result, steps = _release(manifest_path, api, dry_run=True, verify=True)
+    assert [s.split(" ")[0] for s in steps] == ["planning", "planning"]
+    assert result.dry_run and result.commits == 0 and result.tags_created == [] and result.verify is None
+    assert [(a.name, a.plan["summary"]["add"] > 0, a.head) for a in result.artifacts] == [
+        ("corpus", True, None), ("instructions", True, None)]
+    assert commits(hub) == before and not any(
+        api.repo_exists(f"{ns}/{repo}", repo_type="dataset") for repo in REPOS.values())
+    assert not (manifest_path.parent / ".hubtool").exists()  # no lock, no state file
