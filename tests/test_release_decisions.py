@@ -16,7 +16,7 @@ from huggingface_hub import HfApi
 
 from hub_tools.artifacts.manifest import load_manifest
 from hub_tools.publish.release import ReleaseError, run_release
-from hub_tools.samples.builders import build_sample_release
+from sample_release import build_sample_release
 
 pytestmark = pytest.mark.slow
 BOTH = {"corpus", "instructions"}
