@@ -129,6 +129,22 @@ def sample_release(tmp_path_factory) -> Path:
     return build_sample_release(tmp_path_factory.mktemp("release") / "sample")
 
 
+@pytest.fixture(scope="session")
+def quickstart_built(hub, tmp_path_factory) -> tuple[Path, dict]:
+    """The quickstart project built by its recipes and released to the session hub once, in a fresh folder
+    (tests that need the built project, not the build itself, start from here: a rebuild takes a minute)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from hub_tools.cli import main
+
+    work = tmp_path_factory.mktemp("quickstart") / "a"
+    result = CliRunner().invoke(main, ["quickstart", "--workdir", str(work), "--endpoint", hub.url, "--json"])
+    assert result.exit_code == 0, result.output[-3000:]
+    return work, json.loads(result.stdout)
+
+
 @pytest.fixture()
 def release(sample_release, tmp_path) -> Path:
     """A private copy of the sample release that a test may change; returns its release.yaml."""

@@ -66,10 +66,12 @@ def test_bind_endpoint_switches_clients_in_process(tmp_path):
 
 
 @pytest.mark.slow
-def test_quickstart_releases_the_sample_on_the_embedded_hub(tmp_path):
-    """No endpoint, no token: the embedded hub is started, the sample release published, verified, re-run."""
+def test_quickstart_releases_the_sample_on_the_embedded_hub(quickstart_built, tmp_path):
+    """No endpoint, no token: the embedded hub is started, the quickstart project published, verified, re-run.
+    The project folder is the one the session already built (its stages are skipped: test_quickstart.py
+    covers the build itself); what is new here is the hub started on demand."""
     env = _clean_env(tmp_path)
-    cmd = [sys.executable, "-m", "hub_tools.cli", "quickstart", "--json"]
+    cmd = [sys.executable, "-m", "hub_tools.cli", "quickstart", "--workdir", str(quickstart_built[0]), "--json"]
     try:
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr

@@ -14,21 +14,42 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def resolve(*requirements: str, cwd: Path = ROOT) -> dict[str, str]:
-    """name -> version pip would install, for a fresh environment."""
-    run = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-                          "--report", "-", *requirements], cwd=cwd, capture_output=True, text=True, timeout=1500)
-    assert run.returncode == 0, run.stderr[-4000:]
-    report = json.loads(run.stdout)
+def start_resolving(*requirements: str, cwd: Path = ROOT) -> subprocess.Popen:
+    """pip's resolution for a fresh environment, started in the background (the resolutions wait on the
+    package index, not the CPU, so the tests' two run side by side)."""
+    return subprocess.Popen([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+                             "--report", "-", *requirements], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def resolved(proc: subprocess.Popen) -> dict[str, str]:
+    """name -> version pip would install."""
+    stdout, stderr = proc.communicate(timeout=1500)
+    assert proc.returncode == 0, stderr[-4000:]
+    report = json.loads(stdout)
     return {i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"] for i in report["install"]}
 
 
-@pytest.mark.slow
-def test_every_extra_resolves_with_the_pinned_stack():
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert {"gpu", "eval", "dev"} <= set(extras) and "vllm" not in json.dumps(extras["gpu"])
+EXTRAS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+VLLM_REQUIREMENTS = ROOT / "recipes" / "synth" / "vllm-requirements.txt"
+
+
+@pytest.fixture(scope="module")
+def resolutions():
     # one resolution of all extras together: a solution for the union is one for each extra
-    got = resolve(f".[{','.join(sorted(extras))}]")
+    procs = {"extras": start_resolving(f".[{','.join(sorted(EXTRAS))}]"),
+             "vllm": start_resolving("-r", str(VLLM_REQUIREMENTS))}
+    yield procs
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+@pytest.mark.slow
+def test_every_extra_resolves_with_the_pinned_stack(resolutions):
+    assert {"gpu", "eval", "dev"} <= set(EXTRAS) and "vllm" not in json.dumps(EXTRAS["gpu"])
+    got = resolved(resolutions["extras"])
     assert got["torch"].split("+")[0] == "2.13.0"
     assert tuple(int(x) for x in got["transformers"].split(".")[:2]) >= (5, 23)
     for package in ("bitsandbytes", "deepspeed", "liger-kernel", "kernels", "lm-eval", "trl", "peft", "accelerate"):
@@ -37,10 +58,9 @@ def test_every_extra_resolves_with_the_pinned_stack():
 
 
 @pytest.mark.slow
-def test_the_vllm_environment_resolves_on_its_own():
-    requirements = ROOT / "recipes" / "synth" / "vllm-requirements.txt"
-    got = resolve("-r", str(requirements))
-    pins = [line for line in requirements.read_text().splitlines() if line and not line.startswith("#")]
+def test_the_vllm_environment_resolves_on_its_own(resolutions):
+    got = resolved(resolutions["vllm"])
+    pins = [line for line in VLLM_REQUIREMENTS.read_text().splitlines() if line and not line.startswith("#")]
     for pin in pins:
         name, _, version = pin.partition("==")
         assert got[name.lower().replace("_", "-")] == version

@@ -23,10 +23,9 @@ def quickstart(workdir: Path, endpoint: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def first(hub, tmp_path_factory) -> tuple[Path, dict]:
-    """The quickstart built and released once in a fresh folder."""
-    work = tmp_path_factory.mktemp("quickstart") / "a"
-    return work, quickstart(work, hub.url)
+def first(quickstart_built) -> tuple[Path, dict]:
+    """The quickstart built and released once in a fresh folder (tests/conftest.py)."""
+    return quickstart_built
 
 
 def test_quickstart_builds_with_recipes_releases_verifies_and_rebuilds_identically(hub, api, first, tmp_path):
