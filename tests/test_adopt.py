@@ -7,18 +7,9 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
+from cli_helpers import cli
 
 from hub_tools.artifacts.infer import infer_kind
-from hub_tools.cli import main
-
-
-def cli(*args) -> tuple[int, dict | str]:
-    result = CliRunner().invoke(main, list(map(str, args)))
-    try:
-        return result.exit_code, json.loads(result.stdout)
-    except ValueError:
-        return result.exit_code, result.output
 
 
 @pytest.fixture()

@@ -11,22 +11,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
+from cli_helpers import cli
 from huggingface_hub import EvalResult
 
 from hub_tools.artifacts.provenance import Provenance, RecipeInfo, write_provenance
-from hub_tools.cli import main
 from hub_tools.publish.diff.compare import metric_delta
 from hub_tools.publish.diff.rowhash import row_hashes
 from hub_tools.publish.diff.rowset import RowSetDiff
-
-
-def cli(*args):
-    result = CliRunner().invoke(main, list(map(str, args)))
-    try:
-        return result.exit_code, json.loads(result.stdout)
-    except ValueError:
-        return result.exit_code, result.output
 
 
 def corpus(folder, splits: dict[str, list[dict]], config: dict | None = None, libraries: dict | None = None):

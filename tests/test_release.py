@@ -11,15 +11,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from cli_helpers import cli
 from click.testing import CliRunner
+from conftest import ADMIN_TOKEN
 from huggingface_hub import HfApi
-
-from hub_tools.cli import main
-from hub_tools.artifacts.manifest import load_manifest
-from hub_tools.publish.release import ReleaseError, run_release
 from sample_release import build_sample_release
 
-from conftest import ADMIN_TOKEN
+from hub_tools.artifacts.manifest import load_manifest
+from hub_tools.cli import main
+from hub_tools.publish.release import ReleaseError, run_release
 
 pytestmark = pytest.mark.slow
 REPOS = [("dataset", "basque-sample-corpus"), ("dataset", "basque-sample-instructions"),
@@ -40,14 +40,6 @@ def manifest_path(tmp_path, repo_name):
     """A fresh sample release in its own namespace (so tests never share repos)."""
     ns = re.sub(r"[^a-z0-9]", "", repo_name.lower())[-20:] + "x"
     return build_sample_release(tmp_path / "rel", namespace=f"ns-{ns}")
-
-
-def cli(*args) -> tuple[int, dict | str]:
-    result = CliRunner().invoke(main, list(map(str, args)))
-    try:
-        return result.exit_code, json.loads(result.stdout)
-    except ValueError:
-        return result.exit_code, result.output
 
 
 def release_commits(api: HfApi, ns: str) -> dict[tuple, int]:

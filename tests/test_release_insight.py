@@ -19,26 +19,22 @@ from pathlib import Path
 import httpx
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
-from huggingface_hub import HfApi, hf_hub_download
-from PIL import Image
-
-from hub_tools.cli import main
-from insight_releases import ADDED_SOURCE, BLEU_STDERR, add_source, build_release, set_scores, set_version
-
+from cli_helpers import cli
 from conftest import ADMIN_TOKEN
+from huggingface_hub import HfApi, hf_hub_download
+from insight_releases import (
+    ADDED_SOURCE,
+    BLEU_STDERR,
+    add_source,
+    build_release,
+    set_scores,
+    set_version,
+)
+from PIL import Image
 
 pytestmark = pytest.mark.slow
 NS = "insight-releases"
 SPLITS = ("train", "validation")
-
-
-def cli(*args) -> tuple[int, dict | str]:
-    result = CliRunner().invoke(main, list(map(str, args)))
-    try:
-        return result.exit_code, json.loads(result.stdout)
-    except ValueError:
-        return result.exit_code, result.output
 
 
 def rows_of(folder: Path) -> dict[str, list[dict]]:

@@ -23,7 +23,7 @@ _BYTE_BASE = np.uint64(0x100000001B3)      # FNV prime: odd, so multiplication i
 _WORD_BASE = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio constant, odd
 
 
-def _mix(h: np.ndarray) -> np.ndarray:
+def mix64(h: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser: spreads every input bit over the output (vectorised, in place safe)."""
     h = h ^ (h >> np.uint64(30))
     h = h * np.uint64(0xBF58476D1CE4E5B9)
@@ -77,7 +77,7 @@ def word_hashes(words: pa.Array) -> np.ndarray:
     powers = np.cumprod(np.full(int(lengths.max()), _BYTE_BASE, np.uint64))  # wraps mod 2**64
     contrib = (body + np.uint64(1)) * powers[position]
     h = np.add.reduceat(contrib, starts)  # every word has at least one byte
-    return _mix(h ^ (lengths.astype(np.uint64) * _WORD_BASE))
+    return mix64(h ^ (lengths.astype(np.uint64) * _WORD_BASE))
 
 
 def ngram_hashes(texts: pa.Array | Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +101,7 @@ def ngram_hashes(texts: pa.Array | Sequence[str], n: int) -> tuple[np.ndarray, n
     for k in range(n):
         acc = acc * _WORD_BASE + hashes[k: k + m]
     valid = owner[:m] == owner[n - 1:]
-    return _mix(acc[valid]), owner[:m][valid]
+    return mix64(acc[valid]), owner[:m][valid]
 
 
 def word_counts(texts: pa.Array | Sequence[str]) -> np.ndarray:

@@ -12,18 +12,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hub_tools.text.ngrams import mix64
+
 _NULL = np.uint64(0x6A09E667F3BCC908)
 _POS = np.uint64(0x9E3779B97F4A7C15)
 _LEN = np.uint64(0xC2B2AE3D27D4EB4F)
-
-
-def _mix(h: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser."""
-    h = h ^ (h >> np.uint64(30))
-    h = h * np.uint64(0xBF58476D1CE4E5B9)
-    h = h ^ (h >> np.uint64(27))
-    h = h * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
 
 
 def _strings(values: np.ndarray) -> np.ndarray:
@@ -60,12 +53,12 @@ def array_hash(arr: pa.Array) -> np.ndarray:
             or pa.types.is_large_binary(t) or pa.types.is_string_view(t) or pa.types.is_binary_view(t):
         out = _strings(arr.fill_null("" if not pa.types.is_binary(t) else b"").to_numpy(zero_copy_only=False))
     elif pa.types.is_boolean(t):
-        out = _mix(np.asarray(arr.fill_null(False), dtype=np.uint64) + np.uint64(0x51))
+        out = mix64(np.asarray(arr.fill_null(False), dtype=np.uint64) + np.uint64(0x51))
     elif pa.types.is_integer(t):
-        out = _mix(np.asarray(arr.fill_null(0).cast(pa.int64()), dtype=np.int64).view(np.uint64))
+        out = mix64(np.asarray(arr.fill_null(0).cast(pa.int64()), dtype=np.int64).view(np.uint64))
     elif pa.types.is_floating(t):
         values = np.asarray(arr.fill_null(0).cast(pa.float64()), dtype=np.float64) + 0.0  # -0.0 == 0.0
-        out = _mix(values.view(np.uint64) ^ np.uint64(0xF10A7))
+        out = mix64(values.view(np.uint64) ^ np.uint64(0xF10A7))
     elif pa.types.is_temporal(t) or pa.types.is_decimal(t) or pa.types.is_fixed_size_binary(t):
         out = _strings(arr.cast(pa.string()).fill_null("").to_numpy(zero_copy_only=False)) ^ name_hash(str(t))
     elif pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t) \
@@ -74,14 +67,14 @@ def array_hash(arr: pa.Array) -> np.ndarray:
         child = array_hash(pc.list_flatten(arr))
         starts = np.cumsum(lengths) - lengths
         position = np.arange(len(child), dtype=np.int64) - np.repeat(starts, lengths)
-        out = _mix(_segment_sums(_mix(child + position.astype(np.uint64) * _POS), lengths)
+        out = mix64(_segment_sums(mix64(child + position.astype(np.uint64) * _POS), lengths)
                    ^ (lengths.astype(np.uint64) * _LEN))
     elif pa.types.is_struct(t):
         out = np.full(n, np.uint64(0x57), np.uint64)
         for i in range(t.num_fields):
             field = t.field(i)
-            out = out + _mix(array_hash(pc.struct_field(arr, [i])) ^ name_hash(field.name))
-        out = _mix(out)
+            out = out + mix64(array_hash(pc.struct_field(arr, [i])) ^ name_hash(field.name))
+        out = mix64(out)
     else:  # anything else: its text form (rare types; slower but exact)
         import json
 
@@ -96,8 +89,8 @@ def row_hashes(batch: pa.RecordBatch | pa.Table) -> np.ndarray:
     value counts as an absent column, so a JSON line without a key equals one with the key set to null."""
     out = np.zeros(batch.num_rows, np.uint64)
     for name, column in zip(batch.schema.names, batch.columns):
-        contrib = _mix(array_hash(column) ^ name_hash(name))
+        contrib = mix64(array_hash(column) ^ name_hash(name))
         if column.null_count:
             contrib = np.where(np.asarray(column.is_null(), dtype=bool), np.uint64(0), contrib)
         out = out + contrib
-    return _mix(out)
+    return mix64(out)
