@@ -133,6 +133,7 @@ import shutil  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from hub_tools.artifacts.manifest import ValidationSettings  # noqa: E402
 from hub_tools.validate import validate_artifact  # noqa: E402
 
 TRAIN = "data/train-00000-of-00001.parquet"
@@ -204,3 +205,98 @@ def test_words_per_row_statistics(corpus):
     assert stats["train"]["words_per_row"] == {"min": 1, "p5": 1, "p50": 10, "p95": 19, "max": 20, "mean": 10.5}
     assert stats["validation"]["words_per_row"] == {"min": 1, "p5": 1, "p50": 1, "p95": 1, "max": 2, "mean": 1.33}
     assert stats["validation"]["chars"] == len("Kaixo.") + len("Agur.") + len("Egun on.")
+
+
+def test_a_row_shared_by_two_evaluation_splits_is_not_a_leak(corpus):
+    """dev and test hold the same rows (dev is scanned first, so test is compared with it): HT107 is only about
+    train, also for an evaluation split whose name sorts before 'train'."""
+    valid = _rows(corpus, VALID)
+    _write(corpus, "data/dev-00000-of-00001.parquet", valid[:2])
+    _write(corpus, "data/test-00000-of-00001.parquet", valid[:2])
+    found = {f.code for f in validate_artifact(corpus, name="corpus").findings}
+    assert "HT107" not in found and "HT106" not in found
+
+
+def test_missing_columns_name_what_was_found_and_the_next_shard_is_still_checked(corpus):
+    rows = _rows(corpus)
+    _split_train(corpus, [{**rows[0], "text": "Kaixo\x07 mundua."}] + rows[1:3])
+    _write(corpus, "data/train-00000-of-00002.parquet", [{"id": r["id"], "source": r["source"]} for r in rows])
+    found = validate_artifact(corpus, name="corpus").findings
+    ht102 = [f for f in found if f.code == "HT102"]
+    assert [(f.file, f.message) for f in ht102] == [
+        ("data/train-00000-of-00002.parquet", "corpus data needs column(s) text; found ['id', 'source']")]
+    assert ("HT109", "data/train-00001-of-00002.parquet", 0) in [(f.code, f.file, f.row) for f in found]
+
+
+def test_source_counts_add_up_over_the_shards_of_every_split(corpus):
+    train = [{"id": f"t{i}", "text": f"Lerro zenbakia {i} da hau.", "source": s}
+             for i, s in enumerate(["wiki", "news", "wiki", "forum", "wiki"])]
+    valid = [{"id": "v1", "text": "Beste lerro bat da hau.", "source": "news"}]
+    (corpus / TRAIN).unlink()
+    _write(corpus, "data/train-00000-of-00002.parquet", train[:2])
+    _write(corpus, "data/train-00001-of-00002.parquet", train[2:])
+    _write(corpus, VALID, valid)
+    stats = validate_artifact(corpus, name="corpus").statistics["corpus"]
+    assert stats["sources"] == {"wiki": 3, "news": 2, "forum": 1}
+
+
+def test_an_empty_split_has_zero_words_per_row(corpus):
+    table = pq.read_table(corpus / TRAIN).schema.empty_table()
+    pq.write_table(table, corpus / VALID)
+    stats = validate_artifact(corpus, name="corpus").statistics["corpus"]["configs"]["default"]["splits"]
+    assert stats["validation"]["rows"] == 0 and stats["validation"]["words_per_row"]["mean"] == 0
+
+
+# Sentences long enough for the language detector to be sure of; 4 of 11 train rows are Basque.
+EU = ["Euskara Euskal Herriko hizkuntza da, eta milaka urteko historia du gure herrian.",
+      "Gaur goizean mendira joan gara lagunekin eta eguraldi ederra egin du egun osoan.",
+      "Liburutegian liburu berriak daude eta haurrek asko irakurtzen dute udan zehar.",
+      "Donostiako hondartzan jende asko ibili da igande arratsaldean eguzkia hartzen."]
+OTHERS = {"es": ["El gobierno anunció ayer nuevas medidas para mejorar la educación pública en todo el país.",
+                 "Mañana por la mañana iremos al mercado para comprar frutas y verduras frescas."],
+          "en": ["The weather was beautiful yesterday, so we decided to walk along the river after lunch.",
+                 "Our team finished the project ahead of schedule and the client was very pleased with it.",
+                 "The library in the town centre will stay open all summer long for students and visitors."],
+          "fr": ["Nous sommes allés au marché ce matin pour acheter du pain frais et des fromages."],
+          "de": ["Wir sind gestern mit dem Zug nach Berlin gefahren und haben dort alte Freunde besucht."]}
+EU_VALID = ["Etxe berria eraikitzeko baimena eman du udalak azken batzarrean, eta lanak laster hasiko dira.",
+            "Ikasleek azterketak gainditu dituzte eta oporretara joateko prest daude orain, pozik."]
+CONSIDERED = ["en", "es", "fr", "de"]
+
+
+def _mixed_languages(corpus) -> None:
+    texts = EU + [t for group in OTHERS.values() for t in group]
+    rows = [{"id": f"t{i}", "text": t, "source": "mix"} for i, t in enumerate(texts)]
+    (corpus / TRAIN).unlink()
+    _write(corpus, "data/train-00000-of-00002.parquet", rows[:6])
+    _write(corpus, "data/train-00001-of-00002.parquet", rows[6:])
+    _write(corpus, VALID, [{"id": f"v{i}", "text": t, "source": "mix"} for i, t in enumerate(EU_VALID)])
+
+
+def test_a_split_below_the_language_threshold_names_its_share_and_the_other_languages(corpus):
+    _mixed_languages(corpus)
+    report = validate_artifact(corpus, languages=["eu"], settings=ValidationSettings(languages_considered=CONSIDERED),
+                               name="corpus")
+    ht108 = [f for f in report.findings if f.code == "HT108"]
+    assert len(ht108) == 1 and ht108[0].file == "data/train-00000-of-00002.parquet"  # the split's first file
+    head = "config 'default' split 'train': 36% of 11 sampled rows are in eu (threshold 80%); others: en: 3, es: 2, "
+    assert ht108[0].message in (head + "fr: 1", head + "de: 1")  # the three most frequent (fr and de tie)
+    stats = report.statistics["corpus"]
+    assert stats["language_share_by_split"] == {"default/train": round(4 / 11, 4), "default/validation": 1.0}
+    expected = {"eu": 6, "en": 3, "es": 2, "fr": 1, "de": 1}  # of the 13 sampled rows of both splits
+    assert stats["language_share"] == pytest.approx({k: round(n / 13, 4) for k, n in expected.items()}, abs=1e-9)
+
+
+def test_a_share_exactly_at_the_threshold_passes(corpus):
+    _mixed_languages(corpus)
+    settings = ValidationSettings(languages_considered=CONSIDERED, language_threshold=4 / 11)
+    report = validate_artifact(corpus, languages=["eu"], settings=settings, name="corpus")
+    assert "HT108" not in {f.code for f in report.findings}
+
+
+def test_no_declared_language_means_no_language_statistics(corpus):
+    _mixed_languages(corpus)
+    report = validate_artifact(corpus, languages=[], name="corpus")
+    stats = report.statistics["corpus"]
+    assert "language_share" not in stats and "language_share_by_split" not in stats
+    assert "HT108" not in {f.code for f in report.findings}
