@@ -333,8 +333,10 @@ class Demo:
                                     concurrency_limit=s.max_concurrent_battles, concurrency_id="battles")
                 turn.then(self.controls, choices, control_outputs, api_visibility="private", show_progress="hidden")
                 turns.append(turn)
+            # always_last: a choice made while the previous one's event is still running is applied after it
+            # (Gradio's default, "once", drops it, and the Vote button kept the state of the earlier choice)
             gr.on([content.input, language.input, overall.input], self.controls, choices, control_outputs,
-                  api_visibility="private", show_progress="hidden")
+                  api_visibility="private", show_progress="hidden", trigger_mode="always_last")
             vote_inputs = [content, language, overall, consent, user_language, user_education, battle]
             vote.click(self.check_vote, vote_inputs, None, api_visibility="private", show_progress="hidden").success(
                 self.arena_vote, vote_inputs, [battle, names, status, profile_box], api_name="arena_vote",

@@ -15,6 +15,10 @@ import pytest
 import yaml
 from space_helpers import free_port, plain_generate, publish_arena_models, serving
 
+# Playwright waits at most 5 s by default; on a busy machine the page may take longer to follow. Every wait is
+# for a state, never a time, so this bound is a safety net only.
+SAFETY_MS = 120_000
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -69,6 +73,8 @@ def test_browser_sends_a_chat_message_and_sees_the_streamed_answer(space_server)
         browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(SAFETY_MS)
+            expect.set_options(timeout=SAFETY_MS)
             page.goto(url, wait_until="domcontentloaded")
             page.locator("#chat-input textarea").fill(message)
             # record every text the answer bubble shows while it streams
@@ -82,7 +88,7 @@ def test_browser_sends_a_chat_message_and_sees_the_streamed_answer(space_server)
             }""")
             page.locator("#chat-send").click()
             bot = page.locator("#chatbot [data-testid='bot']").last
-            expect(bot).to_have_text(expected.strip(), timeout=60_000)
+            expect(bot).to_have_text(expected.strip(), timeout=SAFETY_MS)
             expect(page.locator("#chatbot [data-testid='user']").last).to_have_text(message)
             page.screenshot(path=str(shot), full_page=True)
             seen = page.evaluate("window.seen")
@@ -127,6 +133,8 @@ def test_browser_plays_five_battles_with_follow_ups_and_the_store_holds_what_was
         browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.set_default_timeout(SAFETY_MS)
+            expect.set_options(timeout=SAFETY_MS)
             page.goto(url, wait_until="domcontentloaded")
             page.get_by_label("username").fill("ane")
             page.get_by_label("password").fill("pw-ane")
@@ -175,19 +183,22 @@ def test_browser_plays_five_battles_with_follow_ups_and_the_store_holds_what_was
                         finally:
                             for engine in engines:
                                 engine.lock.release()
-                    expect(page.locator("#arena-a [data-testid='bot']")).to_have_count(turn + 1, timeout=60_000)
-                    expect(page.locator("#arena-b [data-testid='bot']")).to_have_count(turn + 1, timeout=60_000)
-                    expect(status).to_contain_text("Judge the two answers", timeout=60_000)
+                    expect(page.locator("#arena-a [data-testid='bot']")).to_have_count(turn + 1, timeout=SAFETY_MS)
+                    expect(page.locator("#arena-b [data-testid='bot']")).to_have_count(turn + 1, timeout=SAFETY_MS)
+                    expect(status).to_contain_text("Judge the two answers", timeout=SAFETY_MS)
                 expect(names).to_have_text("")  # still anonymous
                 if i == 0:
                     page.locator("#profile-language").get_by_text("B1 or B2", exact=False).click()
                     page.locator("#profile-education").get_by_text("University studies").click()
                     page.locator("#arena-consent input").check()
+                for group in ("#vote-content", "#vote-language"):  # enabled by the event after the answers
+                    expect(page.locator(f"{group} input").first).to_be_enabled()
                 page.locator("#vote-content").get_by_text(content, exact=True).click()
                 page.locator("#vote-language").get_by_text(language, exact=True).click()
                 if overall:
                     expect(page.locator("#vote-overall")).to_be_visible()  # asked only when they disagree
                     expect(vote).to_be_disabled()
+                    expect(page.locator("#vote-overall input").first).to_be_enabled()
                     page.locator("#vote-overall").get_by_text(overall, exact=True).click()
                 else:
                     expect(page.locator("#vote-overall")).to_be_hidden()
