@@ -73,12 +73,12 @@ EXPECTED = {
 SIZES = {
     "quick": {"reps": 1, "validate_mb": 20, "push_shards": 4, "push_shard_rows": 1500, "push_big_rows": 6000,
               "small_files": 100, "read_shards": 2, "read_shard_rows": 2000, "corpus_mb": 2, "corpus_workers": [1],
-              "arena_voters": 10, "arena_votes": 30, "chat_hidden": 32, "chat_layers": 2, "chat_tokens": 16,
-              "chat_reps": 2},
+              "arena_voters": 10, "arena_votes": 30, "arena_reading_s": [0.5, 1.0], "arena_ramp_s": 1.0,
+              "chat_hidden": 32, "chat_layers": 2, "chat_tokens": 16, "chat_reps": 2},
     "full": {"reps": 3, "validate_mb": 2000, "push_shards": 200, "push_shard_rows": 11_000, "push_big_rows": 230_000,
              "small_files": 1000, "read_shards": 10, "read_shard_rows": 10_000, "corpus_mb": 200,
-             "corpus_workers": [1, 2], "arena_voters": 50, "arena_votes": 1000, "chat_hidden": 256, "chat_layers": 4,
-             "chat_tokens": 64, "chat_reps": 5},
+             "corpus_workers": [1, 2], "arena_voters": 50, "arena_votes": 1000, "arena_reading_s": [2.0, 4.0],
+             "arena_ramp_s": 4.0, "chat_hidden": 256, "chat_layers": 4, "chat_tokens": 64, "chat_reps": 5},
 }
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "benchmarks.json"
 

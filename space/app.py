@@ -163,8 +163,9 @@ class Demo:
                                                 else f" (this battle has reached its {s.max_turns} turns)."), "")
 
     def new_round(self):
-        return (Battle(), [], [], "", "", gr.update(value=None), gr.update(value=None),
-                gr.update(value=None, visible=False), "")
+        # plain values, not gr.update(): Gradio builds a new component per session for every property update;
+        # the `controls` step that follows hides the overall question again
+        return Battle(), [], [], "", "", None, None, None, ""
 
     # -- arena: the vote -------------------------------------------------------------------
     def _vote_record(self, content, language, overall, consent, user_language, user_education, battle, voter):
@@ -338,14 +339,19 @@ class Demo:
             gr.on([content.input, language.input, overall.input], self.controls, choices, control_outputs,
                   api_visibility="private", show_progress="hidden", trigger_mode="always_last")
             vote_inputs = [content, language, overall, consent, user_language, user_education, battle]
-            vote.click(self.check_vote, vote_inputs, None, api_visibility="private", show_progress="hidden").success(
+            # The vote and the new round are short and never stream: queue=False answers them on the request
+            # itself (one HTTP call), so they do not wait behind the queue's streaming battles (a vote's p99
+            # under 50 voters: benchmarks/arena_load.py). gradio_client still reaches them through the queue.
+            vote.click(self.check_vote, vote_inputs, None, api_visibility="private", show_progress="hidden",
+                       queue=False).success(
                 self.arena_vote, vote_inputs, [battle, names, status, profile_box], api_name="arena_vote",
-                concurrency_limit=None).then(self.controls, choices, control_outputs, api_visibility="private",
-                                             show_progress="hidden")
+                queue=False).then(self.controls, choices, control_outputs, api_visibility="private",
+                                  show_progress="hidden", queue=False)
             new_round.click(self.new_round, None, [battle, chat_a, chat_b, names, status, content, language, overall,
                                                    prompt], api_name="arena_new", cancels=turns,
-                            concurrency_limit=None).then(
-                self.controls, choices, control_outputs, api_visibility="private", show_progress="hidden")
+                            queue=False).then(
+                self.controls, choices, control_outputs, api_visibility="private", show_progress="hidden",
+                queue=False)
             demo.load(self.on_load, None, [who, profile_box, user_language, user_education], api_visibility="private")
 
     def _leaderboard_tab(self, demo: gr.Blocks) -> None:

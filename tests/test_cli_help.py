@@ -84,8 +84,8 @@ def _check_option(cmd: click.Command, tokens: list[str], example: str) -> None:
     assert name in options, f"{example!r}: `{cmd.name}` has no option {name}"
     option = options[name]
     if not (option.is_flag or option.count) and "=" not in token:
-        assert tokens, f"{example!r}: {name} needs a value"
-        tokens.pop(0)
+        assert len(tokens) >= option.nargs, f"{example!r}: {name} needs {option.nargs} value(s)"
+        del tokens[:option.nargs]
 
 
 @pytest.mark.parametrize("path", [p for p, _ in COMMANDS], ids=lambda p: " ".join(p) or "hubtool")

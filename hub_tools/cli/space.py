@@ -130,21 +130,31 @@ def run(config: Path | None, host: str, port: int, votes_db: Path | None, endpoi
 @space.command("loadtest", epilog="""\b
 Examples:
   hubtool space loadtest http://127.0.0.1:7860 --voters 50 --votes 1000 --json
+  hubtool space loadtest http://127.0.0.1:7860 --reading 2 4 --ramp 4   # voters who read before judging
 Exit code: 0 when every vote was acknowledged, 1 otherwise.""")
 @click.argument("url")
 @click.option("--voters", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--votes", default=1000, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=0, type=int)
+@click.option("--reading", nargs=2, type=click.FloatRange(0), default=(0.0, 0.0), show_default=True,
+              metavar="MIN MAX", help="Seconds each voter reads the two answers before voting (uniform in the range; "
+              "0 0: votes at once, the Space's saturation).")
+@click.option("--ramp", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Seconds over which the voters arrive, one after another (0: all at once).")
 @json_option
-def loadtest(url: str, voters: int, votes: int, seed: int, as_json: bool) -> None:
+def loadtest(url: str, voters: int, votes: int, seed: int, reading: tuple[float, float], ramp: float,
+             as_json: bool) -> None:
     """Simulated voters play arena battles and vote through the app's Gradio API; latencies reported."""
+    if reading[0] > reading[1]:
+        raise click.BadParameter(f"MIN {reading[0]:g} is above MAX {reading[1]:g}", param_hint="--reading")
     from rich.progress import Progress
 
     from hub_tools.serving.space_loadtest import run_load
 
     with Progress(transient=True, disable=as_json) as bar:
         task = bar.add_task("votes", total=votes)
-        result = run_load(url, voters, votes, seed, progress=lambda n: bar.advance(task, n))
+        result = run_load(url, voters, votes, seed, progress=lambda n: bar.advance(task, n), reading_s=reading,
+                          ramp_s=ramp)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -2,9 +2,10 @@
 start a round (/arena_new), play a battle (/arena_send) and vote (/arena_vote) concurrently. Used by
 `hubtool space loadtest`, the benchmark (benchmarks/arena_load.py) and the tests; loopback or any URL you own.
 
-Each voter speaks Gradio's queue protocol itself (POST queue/join, then read the session's event stream
-until the event completes), as gradio_client does but without its 50 ms polling of a message queue, so
-the latencies reported are the app's, not the client's. The work is bounded (votes x one battle each);
+Each voter speaks Gradio's protocol itself, as the browser does: queued endpoints through POST queue/join,
+then the session's event stream until the event completes (as gradio_client does, but without its 50 ms
+polling of a message queue, so the latencies reported are the app's, not the client's); endpoints the app
+answers outside the queue (queue=False) through one POST to run/<api_name>. The work is bounded (votes x one battle each);
 timeouts are only a far safety net (`timeout_s` per request), so a slow, busy machine makes the run
 longer, never a failure. The arena's vote limit counts every
 anonymous vote from one address: run it against a Space whose `vote_limit` is 0 (or high enough).
@@ -36,6 +37,8 @@ class LoadResult:
     battle_latency_ms: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
     votes_per_s: float = 0.0
+    reading_s: tuple[float, float] = (0.0, 0.0)
+    ramp_s: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,8 +68,9 @@ class GradioSession:
         config = config or self.http.get(f"{root}/config").raise_for_status().json()
         prefix = config.get("api_prefix", "/gradio_api")
         self.join_url, self.data_url = f"{root}{prefix}/queue/join", f"{root}{prefix}/queue/data"
+        self.run_url = f"{root}{prefix}/run"
         states = {c["id"] for c in config["components"] if c.get("type") == "state"}
-        self.endpoints = {d["api_name"]: (d["id"], [i in states for i in d["inputs"]])
+        self.endpoints = {d["api_name"]: (d["id"], [i in states for i in d["inputs"]], d.get("queue", True) is not False)
                           for d in config["dependencies"] if d.get("api_name") and d.get("api_visibility") != "private"}
 
     @classmethod
@@ -77,9 +81,20 @@ class GradioSession:
 
     def call(self, api_name: str, *args):
         """The endpoint's outputs (a list), or RuntimeError with the app's message."""
-        fn_index, is_state = self.endpoints[api_name.lstrip("/")]
+        fn_index, is_state, queued = self.endpoints[api_name.lstrip("/")]
         given = iter(args)
         data = [None if state else next(given) for state in is_state]
+        if not queued:  # the app answers it on the request itself (queue=False), as the browser calls it
+            answer = self.http.post(f"{self.run_url}/{api_name.lstrip('/')}",
+                                    json={"data": data, "fn_index": fn_index, "event_data": None,
+                                          "session_hash": self.session_hash, "trigger_id": None})
+            try:
+                body = answer.json()
+            except ValueError:
+                body = {}
+            if answer.status_code != 200:
+                raise RuntimeError(body.get("error") or f"{api_name}: HTTP {answer.status_code}")
+            return body.get("data")
         joined = self.http.post(self.join_url, json={"data": data, "fn_index": fn_index, "event_data": None,
                                                      "session_hash": self.session_hash, "trigger_id": None})
         joined.raise_for_status()
@@ -101,9 +116,16 @@ class GradioSession:
 
 
 def run_load(url: str, voters: int = 50, votes: int = 1000, seed: int = 0, progress=None,
-             timeout_s: float = 600.0) -> LoadResult:
-    """``votes`` votes split over ``voters`` concurrent sessions; every vote follows its own battle."""
-    result = LoadResult(voters=voters, votes_asked=votes)
+             timeout_s: float = 600.0, reading_s: tuple[float, float] = (0.0, 0.0),
+             ramp_s: float = 0.0) -> LoadResult:
+    """``votes`` votes split over ``voters`` concurrent sessions; every vote follows its own battle.
+
+    ``reading_s``: each voter reads the two answers for a time drawn uniformly from this range before voting
+    (people do; (0, 0) votes at once and measures the app saturated). ``ramp_s``: the voters arrive one
+    after another over this many seconds instead of all at the same instant. The vote latency never
+    includes the reading time.
+    """
+    result = LoadResult(voters=voters, votes_asked=votes, reading_s=tuple(reading_s), ramp_s=ramp_s)
     vote_times: list[float] = []
     battle_times: list[float] = []
     lock = threading.Lock()
@@ -111,6 +133,7 @@ def run_load(url: str, voters: int = 50, votes: int = 1000, seed: int = 0, progr
 
     def voter(index: int) -> None:
         rng = random.Random(seed * 10_007 + index)
+        time.sleep(ramp_s * index / voters)  # voters arrive one after another over the ramp
         try:
             client = GradioSession(url, timeout_s, config)
         except Exception as err:  # the voter never got in: all its votes are lost, and counted so
@@ -124,6 +147,8 @@ def run_load(url: str, voters: int = 50, votes: int = 1000, seed: int = 0, progr
                 t0 = time.perf_counter()
                 client.call("arena_send", rng.choice(PROMPTS))
                 t1 = time.perf_counter()
+                time.sleep(rng.uniform(*reading_s))  # the voter reads both answers before judging them
+                t_vote = time.perf_counter()
                 # overall is only read when content and language disagree
                 client.call("arena_vote", rng.choice(CHOICES), rng.choice(CHOICES), rng.choice(CHOICES), True,
                             None, None)
@@ -137,7 +162,7 @@ def run_load(url: str, voters: int = 50, votes: int = 1000, seed: int = 0, progr
             with lock:
                 result.acknowledged += 1
                 battle_times.append(t1 - t0)
-                vote_times.append(t2 - t1)
+                vote_times.append(t2 - t_vote)
                 if progress:
                     progress(1)
         client.close()
