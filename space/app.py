@@ -29,8 +29,8 @@ import gradio as gr  # noqa: E402
 
 from backends import ChatBackend, StreamError, load_backends, merge  # noqa: E402
 from battle import CHOICES, NEW, VOTE_OPEN, VOTED, Battle, BattleError, choice_value, needs_overall  # noqa: E402
-from identity import (EDUCATION_LEVELS, LANGUAGE_LEVELS, USERS_ENV, RateLimiter, Voter, load_salt,  # noqa: E402
-                      parse_accounts, profile_value, pseudonym)
+from identity import (EDUCATION_LEVELS, LANGUAGE_LEVELS, USERS_ENV, RateLimiter, Voter,  # noqa: E402
+                      client_address, load_salt, parse_accounts, profile_value, proxy_hops_default, pseudonym)
 from leaderboard import COLUMNS, CONTRIBUTOR_COLUMNS, DIMENSIONS, Leaderboard  # noqa: E402
 from settings import SettingsError, SpaceSettings, load_settings  # noqa: E402
 from votes import Vote, VoteStore, vote_exporter  # noqa: E402
@@ -75,6 +75,7 @@ class Demo:
         self.store = VoteStore(settings.votes_db)
         self.salt = load_salt(settings.votes_db)
         self.limiter = RateLimiter(settings.vote_limit, settings.vote_limit_window_s)
+        self.proxy_hops = proxy_hops_default() if settings.proxy_hops is None else settings.proxy_hops
         self.board = Leaderboard(self.store, settings.bootstrap_rounds, settings.leaderboard_cache_s)
         self.rng, self._rng_lock = random.Random(seed), threading.Lock()
         self.exporter = None
@@ -92,7 +93,9 @@ class Demo:
             name = profile.username
         elif self.settings.auth == "gradio" and request is not None:
             name = request.username
-        client = request.client.host if request is not None and request.client else "unknown"
+        peer = request.client.host if request is not None and request.client else None
+        forwarded = request.headers.get("x-forwarded-for") if request is not None else None
+        client = client_address(peer, forwarded, self.proxy_hops)
         return Voter(user=pseudonym(name, self.salt) if name else None, client=client, name=name)
 
     # -- chat ------------------------------------------------------------------------------

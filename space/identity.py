@@ -10,6 +10,12 @@
   "Unibertsitate ikasketak", "Lanbide-heziketa", "Batxilergoa", "DBH") written the same way.
 - Rate limit: at most `vote_limit` votes per `vote_limit_window_s` seconds from one signed-in person, or
   from one client address for anonymous votes; a refusal says when the next vote is possible.
+- Client address behind proxies (`proxy_hops` setting): a hosted Space sits behind Hugging Face's proxy, so
+  the TCP peer is the proxy's internal address for every visitor, and one anonymous limit would count the
+  whole world. With `proxy_hops: N` the address is read from X-Forwarded-For, N entries from the right (the
+  address the outermost of the N trusted proxies saw; entries further left are whatever the client sent and
+  are never trusted). Default: 1 on a hosted Space (SPACE_ID set), 0 elsewhere (the connection's address,
+  as uvicorn reports it: uvicorn reads X-Forwarded-For only from 127.0.0.1, so a client cannot pick its own).
 """
 from __future__ import annotations
 
@@ -78,6 +84,21 @@ def profile_value(value: str | None, vocabulary: tuple) -> str | None:
     raise ValueError(f"{value!r} is not one of {', '.join(v for _, v in vocabulary)}")
 
 
+def proxy_hops_default() -> int:
+    """1 on a hosted Space (Hugging Face sets SPACE_ID; its proxy adds the visitor's address), else 0."""
+    return 1 if os.environ.get("SPACE_ID") else 0
+
+
+def client_address(peer: str | None, forwarded_for: str | None, proxy_hops: int) -> str:
+    """The address a vote is limited by: the TCP peer, or with ``proxy_hops`` trusted proxies in front, the
+    X-Forwarded-For entry ``proxy_hops`` from the right (fewer entries than hops: the leftmost one)."""
+    if proxy_hops > 0 and forwarded_for:
+        entries = [e.strip() for e in forwarded_for.split(",") if e.strip()]
+        if entries:
+            return entries[-min(proxy_hops, len(entries))]
+    return peer or "unknown"
+
+
 @dataclass(frozen=True)
 class Voter:
     """The person behind a request: a pseudonym when signed in, and the client address for the rate limit."""
@@ -135,7 +156,7 @@ class RateLimiter:
                 source = ("You have cast" if who == "user" else "Your network address has sent")
                 limit_of = "one person" if who == "user" else "one network address"
                 raise PermissionError(
-                    f"{source} {self.limit} votes in the last {window}, the most this arena takes from "
+                    f"{source} {self.limit} vote{'s' if self.limit != 1 else ''} in the last {window}, the most this arena takes from "
                     f"{limit_of}. You can vote again in {wait}. Thank you for voting!")
 
     def release(self, voter: Voter) -> None:

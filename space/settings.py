@@ -65,6 +65,7 @@ class SpaceSettings:
     auth: str = "none"                  # none (anonymous), gradio (accounts in HUBTOOL_SPACE_USERS), hf_oauth
     vote_limit: int = 20                # votes one person and one client (IP) may cast per window; 0: no limit
     vote_limit_window_s: float = 600.0
+    proxy_hops: int | None = None       # proxies whose X-Forwarded-For is trusted; None: 1 on a hosted Space, else 0
     max_turns: int = 5                  # user turns per battle (the first prompt and the follow-ups)
     max_concurrent_battles: int = 16    # battles streamed at once (HTTP backends generate them in parallel)
     leaderboard_cache_s: float = 30.0   # the leaderboard is recomputed at most this often
@@ -130,6 +131,10 @@ def parse_settings(data: dict, source: str = "<settings>") -> SpaceSettings:
             raise SettingsError(f"{source}: `{name}` must be at least 1")
     if settings.vote_limit < 0 or settings.vote_limit_window_s <= 0:
         raise SettingsError(f"{source}: `vote_limit` must be >= 0 (0: no limit) and `vote_limit_window_s` > 0")
+    if settings.proxy_hops is not None and (isinstance(settings.proxy_hops, bool) or
+                                            not isinstance(settings.proxy_hops, int) or settings.proxy_hops < 0):
+        raise SettingsError(f"{source}: `proxy_hops` must be an integer >= 0 (the proxies in front of the Space "
+                            "that add X-Forwarded-For), or left out (1 on a hosted Space, 0 elsewhere)")
     if settings.arena and len(models) < 2:
         raise SettingsError(f"{source}: the arena needs at least two models (or set `arena: false`)")
     return settings

@@ -266,6 +266,68 @@ def test_a_signed_in_voter_gets_a_pseudonym_a_stored_profile_and_a_vote_limit(ar
     assert board["data"] == [[1, pseudonyms["ane"], 10], [2, pseudonyms["bob"], 1]]
 
 
+def test_anonymous_votes_behind_a_proxy_are_limited_per_visitor_not_per_proxy(arena_settings, tmp_path,
+                                                                             monkeypatch):
+    """A hosted Space sees its proxy as the TCP peer of every visitor: with `proxy_hops: 1` the vote limit
+    counts the address the proxy appended to X-Forwarded-For, never one the client wrote itself; without it
+    (the default off a Space) the header is ignored.
+
+    uvicorn itself trusts X-Forwarded-For from 127.0.0.1 (a proxy on the same machine); here it trusts no
+    address, as on a Space, where the proxy's address is not one uvicorn knows."""
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "192.0.2.1")
+    from app import create_demo
+    from settings import parse_settings
+
+    from hub_tools.serving.space_loadtest import GradioSession
+
+    def vote(url: str, forwarded_for: str) -> str:
+        session = GradioSession(url)
+        session.http.headers["X-Forwarded-For"] = forwarded_for
+        try:
+            session.call("arena_send", "Kaixo")
+            session.call("arena_vote", "A is better", "A is better", None, True, None, None)
+            return "stored"
+        except RuntimeError as err:
+            return "refused" if "Your network address has sent 1 vote in the last 60 min" in str(err) else f"error: {err}"
+        finally:
+            session.close()
+
+    base = {**arena_settings, "vote_limit": 1, "vote_limit_window_s": 3600, "max_new_tokens": 2}
+    demo = create_demo(parse_settings({**base, "proxy_hops": 1, "votes_db": str(tmp_path / "a.sqlite")}), seed=1)
+    with serving(demo) as url:
+        results = [vote(url, "203.0.113.5"),                 # a visitor, as the proxy reports it
+                   vote(url, "10.9.8.7, 198.51.100.7"),      # another; the left entry is what the client sent
+                   vote(url, "203.0.113.5, 198.51.100.7"),   # the second visitor writing the first one's address
+                   vote(url, "203.0.113.5")]                 # the first visitor again
+    assert results == ["stored", "stored", "refused", "refused"]
+    assert demo.hubtool.store.count() == 2
+
+    demo = create_demo(parse_settings({**base, "proxy_hops": 0, "votes_db": str(tmp_path / "b.sqlite")}), seed=1)
+    with serving(demo) as url:
+        results = [vote(url, "203.0.113.5"), vote(url, "198.51.100.7")]  # one TCP peer: one anonymous limit
+    assert results == ["stored", "refused"]
+
+
+def test_the_client_address_rule(monkeypatch):
+    from identity import client_address, proxy_hops_default
+    from settings import SettingsError, parse_settings
+
+    assert client_address("10.0.0.2", "1.1.1.1, 2.2.2.2, 3.3.3.3", 0) == "10.0.0.2"
+    assert client_address("10.0.0.2", "1.1.1.1, 2.2.2.2, 3.3.3.3", 1) == "3.3.3.3"
+    assert client_address("10.0.0.2", "1.1.1.1, 2.2.2.2, 3.3.3.3", 2) == "2.2.2.2"
+    assert client_address("10.0.0.2", "2.2.2.2", 3) == "2.2.2.2"  # fewer entries than hops: the leftmost
+    assert client_address("10.0.0.2", " , ", 1) == client_address("10.0.0.2", None, 1) == "10.0.0.2"
+    assert client_address(None, None, 0) == "unknown"
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert proxy_hops_default() == 0
+    monkeypatch.setenv("SPACE_ID", "hitz/latxa-demo")
+    assert proxy_hops_default() == 1
+    models = [{"name": "a", "model": "x/y"}, {"name": "b", "model": "x/z"}]
+    for bad in (-1, True, "1"):
+        with pytest.raises(SettingsError, match="`proxy_hops` must be an integer >= 0"):
+            parse_settings({"models": models, "proxy_hops": bad})
+
+
 def test_settings_errors_name_the_file_and_field(tmp_path):
     from settings import SettingsError, load_settings, parse_settings
 
