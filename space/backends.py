@@ -100,42 +100,54 @@ def merge(a: Iterator[str], b: Iterator[str], interval_s: float = 0.0) -> Iterat
     per ``interval_s`` (each update costs the server a render of both conversations, so under load fewer,
     larger updates keep votes fast), and once more at the end.
 
-    A stream's error is raised after the other stream has ended, as a StreamError naming the side.
+    A stream's error is raised after the other stream has ended, as a StreamError naming the side. When the
+    reader leaves early (the battle was cancelled by a new round), both streams are closed at their next
+    piece: an endpoint's connection is dropped and a local model stops generating, instead of both
+    answering to the end for nobody.
     """
     pieces: queue.Queue = queue.Queue()
+    left = threading.Event()
 
     def pump(side: int, stream: Iterator[str]) -> None:
         try:
             for piece in stream:
+                if left.is_set():
+                    break
                 pieces.put((side, piece))
         except Exception as err:  # handed to the consumer, which decides what the voter sees
             pieces.put((side, err))
         finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
             pieces.put((side, _DONE))
 
     threads = [threading.Thread(target=pump, args=(i, s), daemon=True) for i, s in enumerate((a, b))]
     for t in threads:
         t.start()
     texts, live, errors, dirty, last = ["", ""], 2, [], False, float("-inf")
-    while live:
-        wait = max(0.0, last + interval_s - time.monotonic()) if dirty else None
-        try:
-            side, piece = pieces.get(timeout=wait)
-        except queue.Empty:
-            side, piece = None, None
-        if piece is _DONE:
-            live -= 1
-        elif isinstance(piece, Exception):
-            errors.append(StreamError(side, piece))
-        elif piece is not None:
-            texts[side] += piece
-            dirty = True
-        if dirty and live and time.monotonic() - last >= interval_s:
-            yield texts[0], texts[1]
-            dirty, last = False, time.monotonic()
-    if errors:
-        raise errors[0]
-    yield texts[0], texts[1]
+    try:
+        while live:
+            wait = max(0.0, last + interval_s - time.monotonic()) if dirty else None
+            try:
+                side, piece = pieces.get(timeout=wait)
+            except queue.Empty:
+                side, piece = None, None
+            if piece is _DONE:
+                live -= 1
+            elif isinstance(piece, Exception):
+                errors.append(StreamError(side, piece))
+            elif piece is not None:
+                texts[side] += piece
+                dirty = True
+            if dirty and live and time.monotonic() - last >= interval_s:
+                yield texts[0], texts[1]
+                dirty, last = False, time.monotonic()
+        if errors:
+            raise errors[0]
+        yield texts[0], texts[1]
+    finally:
+        left.set()
 
 
 class StreamError(RuntimeError):

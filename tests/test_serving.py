@@ -118,3 +118,25 @@ def test_serve_model_refuses_non_loopback_hosts():
 
     result = CliRunner().invoke(main, ["serve-model", "--model", "x", "--host", "0.0.0.0"])
     assert result.exit_code == 2 and "not a loopback address" in result.output
+
+
+def test_a_stream_closed_early_stops_the_generation(server):
+    """A reader that leaves after the first piece (a cancelled battle, a dropped connection) ends the
+    generation at its next token: the model is not run to max_tokens for nobody, holding its lock."""
+    _, backend = server
+    forwards = []
+    hook = backend.model.register_forward_hook(lambda *args: forwards.append(1))
+    try:
+        prompt = backend.chat_prompt([{"role": "user", "content": "Kaixo"}])
+        full = "".join(backend.stream(prompt, max_tokens=120))  # greedy: the same tokens each time
+        ran_to_the_end = len(forwards)
+        assert ran_to_the_end >= 100 and full  # no early end of sequence, so the next count means something
+        forwards.clear()
+        pieces = backend.stream(prompt, max_tokens=120)
+        assert next(pieces)
+        pieces.close()  # returns once the generation thread has ended
+        assert len(forwards) < ran_to_the_end / 2, (len(forwards), ran_to_the_end)
+        assert backend.lock.acquire(blocking=False)  # free for the next battle
+        backend.lock.release()
+    finally:
+        hook.remove()

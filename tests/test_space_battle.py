@@ -110,3 +110,30 @@ def test_the_rate_limit_refuses_the_eleventh_vote_in_a_window_of_ten():
     unlimited = RateLimiter(limit=0, window_s=1)
     for _ in range(100):
         unlimited.acquire(anon)
+
+
+def test_merge_closes_both_streams_when_the_reader_leaves():
+    """A battle cancelled by a new round: both answers' streams are closed at their next piece (an endpoint's
+    connection dropped, a local generation stopped), not read to the end for nobody."""
+    import threading
+
+    from backends import merge
+
+    closed = [threading.Event(), threading.Event()]
+    produced = [0, 0]
+
+    def endless(side: int):
+        try:
+            while True:
+                produced[side] += 1
+                yield "x"
+        finally:
+            closed[side].set()
+
+    merged = merge(endless(0), endless(1))
+    assert next(merged)
+    merged.close()
+    assert all(event.wait(timeout=120) for event in closed)  # a far safety net; both close at once
+
+    finished = list(merge(iter(["a", "b"]), iter(["c"])))  # read to the end: both texts in full
+    assert finished[-1] == ("ab", "c")

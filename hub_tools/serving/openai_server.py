@@ -108,7 +108,9 @@ class TransformersBackend:
                seed: int | None = None) -> Iterator[str]:
         enc = self.tokenizer([prompt], return_tensors="pt", add_special_tokens=False)
         streamer = _token_streamer(self.tokenizer, timeout=300)
-        kwargs = {**enc, **self._gen_kwargs(max_tokens, temperature, top_p, seed), "streamer": streamer}
+        stop = threading.Event()
+        kwargs = {**enc, **self._gen_kwargs(max_tokens, temperature, top_p, seed), "streamer": streamer,
+                  "stopping_criteria": _stopped_by(stop)}
 
         def run() -> None:
             with self.lock:
@@ -116,8 +118,25 @@ class TransformersBackend:
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
-        yield from (piece for piece in streamer if piece)
-        thread.join()
+        try:
+            yield from (piece for piece in streamer if piece)
+        finally:
+            # a reader that leaves early (a battle cancelled by a new round, a closed connection) stops the
+            # generation at its next token instead of holding the model's lock until max_tokens
+            stop.set()
+            thread.join()
+
+
+def _stopped_by(event: threading.Event):
+    """transformers stopping criteria that end a generation once ``event`` is set."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Stopped(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([Stopped()])
 
 
 def _apply_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
