@@ -266,7 +266,7 @@ def test_a_signed_in_voter_gets_a_pseudonym_a_stored_profile_and_a_vote_limit(ar
     assert board["data"] == [[1, pseudonyms["ane"], 10], [2, pseudonyms["bob"], 1]]
 
 
-def test_anonymous_votes_behind_a_proxy_are_limited_per_visitor_not_per_proxy(arena_settings, tmp_path,
+def test_anonymous_votes_behind_a_proxy_are_limited_per_visitor_not_per_proxy(app, arena_settings, tmp_path,
                                                                              monkeypatch):
     """A hosted Space sees its proxy as the TCP peer of every visitor: with `proxy_hops: 1` the vote limit
     counts the address the proxy appended to X-Forwarded-For, never one the client wrote itself; without it
@@ -293,7 +293,9 @@ def test_anonymous_votes_behind_a_proxy_are_limited_per_visitor_not_per_proxy(ar
             session.close()
 
     base = {**arena_settings, "vote_limit": 1, "vote_limit_window_s": 3600, "max_new_tokens": 2}
-    demo = create_demo(parse_settings({**base, "proxy_hops": 1, "votes_db": str(tmp_path / "a.sqlite")}), seed=1)
+    backends = app[0].hubtool.backends  # the models the module's app loaded
+    demo = create_demo(parse_settings({**base, "proxy_hops": 1, "votes_db": str(tmp_path / "a.sqlite")}),
+                       backends=backends, seed=1)
     with serving(demo) as url:
         results = [vote(url, "203.0.113.5"),                 # a visitor, as the proxy reports it
                    vote(url, "10.9.8.7, 198.51.100.7"),      # another; the left entry is what the client sent
@@ -302,10 +304,37 @@ def test_anonymous_votes_behind_a_proxy_are_limited_per_visitor_not_per_proxy(ar
     assert results == ["stored", "stored", "refused", "refused"]
     assert demo.hubtool.store.count() == 2
 
-    demo = create_demo(parse_settings({**base, "proxy_hops": 0, "votes_db": str(tmp_path / "b.sqlite")}), seed=1)
+    demo = create_demo(parse_settings({**base, "proxy_hops": 0, "votes_db": str(tmp_path / "b.sqlite")}),
+                       backends=backends, seed=1)
     with serving(demo) as url:
         results = [vote(url, "203.0.113.5"), vote(url, "198.51.100.7")]  # one TCP peer: one anonymous limit
     assert results == ["stored", "refused"]
+
+
+def test_loadtest_command_paces_its_voters_and_calls_the_vote_outside_the_queue(app, arena_settings, tmp_path):
+    """`hubtool space loadtest --reading --ramp`: voters who read before voting; the vote and the new round
+    are answered on the request itself (queue=False), and the load test calls them so, as a browser does."""
+    from app import create_demo
+    from cli_helpers import cli
+    from settings import parse_settings
+
+    from hub_tools.serving.space_loadtest import GradioSession
+
+    settings = {**arena_settings, "max_new_tokens": 2, "votes_db": str(tmp_path / "votes.sqlite")}
+    demo = create_demo(parse_settings(settings), backends=app[0].hubtool.backends, seed=2)
+    with serving(demo) as url:
+        session = GradioSession(url)
+        queued = {name: spec[2] for name, spec in session.endpoints.items()}
+        session.close()
+        assert queued["arena_vote"] is False and queued["arena_new"] is False and queued["arena_send"] is True
+        code, out = cli("space", "loadtest", url, "--voters", 3, "--votes", 6, "--reading", 0.05, 0.1, "--ramp",
+                        0.1, "--json")
+        assert code == 0, out
+        assert out["acknowledged"] == 6 == demo.hubtool.store.count() and out["failed"] == 0
+        assert out["reading_s"] == [0.05, 0.1] and out["ramp_s"] == 0.1
+        code, out = cli("space", "loadtest", url, "--reading", 4, 2)
+        assert code == 2 and "--reading" in out and "MIN 4 is above MAX 2" in out
+    assert demo.hubtool.store.count() == 6  # the refused run cast nothing
 
 
 def test_the_client_address_rule(monkeypatch):

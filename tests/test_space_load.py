@@ -45,29 +45,3 @@ def test_fifty_voters_cast_a_thousand_votes_and_each_is_exported_once(hub, api, 
     assert set(exported["model_a"]) | set(exported["model_b"]) == {m["name"] for m in settings["models"]}
     assert all(json.loads(h)["model_a"]["max_new_tokens"] == 2 for h in exported["hyperparameters"])
 
-
-def test_loadtest_command_paces_its_voters_and_calls_the_vote_outside_the_queue(hub, api, tiny_model_dir, tmp_path):
-    """`hubtool space loadtest --reading --ramp`: voters who read before voting; the vote and the new round
-    are answered on the request itself (queue=False), and the load test calls them so, as a browser does."""
-    from app import create_demo
-    from cli_helpers import cli
-    from settings import parse_settings
-
-    from hub_tools.serving.space_loadtest import GradioSession
-
-    settings = publish_arena_models(api, tiny_model_dir, tmp_path, namespace="loadtest")
-    settings.update(max_new_tokens=2, vote_limit=0)
-    demo = create_demo(parse_settings(settings), seed=2)
-    with serving(demo) as url:
-        session = GradioSession(url)
-        queued = {name: spec[2] for name, spec in session.endpoints.items()}
-        session.close()
-        assert queued["arena_vote"] is False and queued["arena_new"] is False and queued["arena_send"] is True
-        code, out = cli("space", "loadtest", url, "--voters", 3, "--votes", 6, "--reading", 0.05, 0.1, "--ramp",
-                        0.1, "--json")
-        assert code == 0, out
-        assert out["acknowledged"] == 6 == demo.hubtool.store.count() and out["failed"] == 0
-        assert out["reading_s"] == [0.05, 0.1] and out["ramp_s"] == 0.1
-        code, out = cli("space", "loadtest", url, "--reading", 4, 2)
-        assert code == 2 and "--reading" in out and "MIN 4 is above MAX 2" in out
-    assert demo.hubtool.store.count() == 6  # the refused run cast nothing
