@@ -67,7 +67,8 @@ EXPECTED = {
                 "small files: no-change re-push"],
     "readback": ["load_dataset from the local hub", "snapshot_download from the local hub"],
     "corpus": ["corpus recipe MB/s per worker"],
-    "arena": ["arena vote latency p50", "arena vote latency p99", "arena votes/s"],
+    "arena": ["arena vote latency p50", "arena vote latency p99", "arena vote latency p99 at saturation",
+              "arena votes/s at saturation"],
     "chat": ["chat time to first token", "chat tokens/s"],
 }
 SIZES = {

@@ -55,6 +55,20 @@ def _text(content) -> str:
     return "" if content is None else str(content)
 
 
+def _forwarded_for(request: gr.Request) -> str | None:
+    """Every X-Forwarded-For line, joined as uvicorn joins them: a proxy may add its own line instead of
+    appending to the client's, and the first line alone would be the one the client wrote."""
+    try:
+        headers = request.headers
+    except AttributeError:
+        return None
+    if hasattr(headers, "getlist"):  # the live request's headers (starlette)
+        lines = headers.getlist("x-forwarded-for")
+    else:  # a request Gradio rebuilt from a dict: one value per name
+        lines = [v for k, v in dict(headers).items() if k.lower() == "x-forwarded-for"]
+    return ", ".join(lines) or None
+
+
 def _error(err: Exception) -> gr.Error:
     return gr.Error(str(err), title="Not sent" if isinstance(err, BattleError) else "Refused")
 
@@ -94,7 +108,7 @@ class Demo:
         elif self.settings.auth == "gradio" and request is not None:
             name = request.username
         peer = request.client.host if request is not None and request.client else None
-        forwarded = request.headers.get("x-forwarded-for") if request is not None else None
+        forwarded = _forwarded_for(request) if request is not None else None
         client = client_address(peer, forwarded, self.proxy_hops)
         return Voter(user=pseudonym(name, self.salt) if name else None, client=client, name=name)
 
@@ -344,15 +358,16 @@ class Demo:
             vote_inputs = [content, language, overall, consent, user_language, user_education, battle]
             # The vote and the new round are short and never stream: queue=False answers them on the request
             # itself (one HTTP call), so they do not wait behind the queue's streaming battles (a vote's p99
-            # under 50 voters: benchmarks/arena_load.py). gradio_client still reaches them through the queue.
+            # under 50 voters: benchmarks/arena_load.py). gradio_client still reaches them through the queue
+            # (queue/join takes them too), where concurrency_limit=None keeps them from waiting on each other.
             vote.click(self.check_vote, vote_inputs, None, api_visibility="private", show_progress="hidden",
                        queue=False).success(
                 self.arena_vote, vote_inputs, [battle, names, status, profile_box], api_name="arena_vote",
-                queue=False).then(self.controls, choices, control_outputs, api_visibility="private",
+                queue=False, concurrency_limit=None).then(self.controls, choices, control_outputs, api_visibility="private",
                                   show_progress="hidden", queue=False)
             new_round.click(self.new_round, None, [battle, chat_a, chat_b, names, status, content, language, overall,
                                                    prompt], api_name="arena_new", cancels=turns,
-                            queue=False).then(
+                            queue=False, concurrency_limit=None).then(
                 self.controls, choices, control_outputs, api_visibility="private", show_progress="hidden",
                 queue=False)
             demo.load(self.on_load, None, [who, profile_box, user_language, user_education], api_visibility="private")

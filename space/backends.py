@@ -117,10 +117,12 @@ def merge(a: Iterator[str], b: Iterator[str], interval_s: float = 0.0) -> Iterat
         except Exception as err:  # handed to the consumer, which decides what the voter sees
             pieces.put((side, err))
         finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
-            pieces.put((side, _DONE))
+            try:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
+            finally:
+                pieces.put((side, _DONE))
 
     threads = [threading.Thread(target=pump, args=(i, s), daemon=True) for i, s in enumerate((a, b))]
     for t in threads:

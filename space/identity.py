@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 import threading
@@ -89,14 +90,37 @@ def proxy_hops_default() -> int:
     return 1 if os.environ.get("SPACE_ID") else 0
 
 
+def network_key(address: str | None) -> str | None:
+    """The part of an address that names one network client: an IPv4 address, or an IPv6 address's /64
+    (one home or phone network holds a whole /64 and can rotate through it); a port is dropped. None when
+    ``address`` is not an IP address."""
+    text = (address or "").strip()
+    if text.startswith("[") and "]" in text:  # [v6]:port
+        text = text[1:text.index("]")]
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 def client_address(peer: str | None, forwarded_for: str | None, proxy_hops: int) -> str:
-    """The address a vote is limited by: the TCP peer, or with ``proxy_hops`` trusted proxies in front, the
-    X-Forwarded-For entry ``proxy_hops`` from the right (fewer entries than hops: the leftmost one)."""
+    """The network a vote is limited by (network_key): the TCP peer's, or with ``proxy_hops`` trusted proxies
+    in front, that of the X-Forwarded-For entry ``proxy_hops`` from the right (fewer entries than hops: the
+    leftmost one). An entry that is not an IP address counts as the peer."""
     if proxy_hops > 0 and forwarded_for:
         entries = [e.strip() for e in forwarded_for.split(",") if e.strip()]
         if entries:
-            return entries[-min(proxy_hops, len(entries))]
-    return peer or "unknown"
+            key = network_key(entries[-min(proxy_hops, len(entries))])
+            if key:
+                return key
+    return network_key(peer) or peer or "unknown"
 
 
 @dataclass(frozen=True)
@@ -123,6 +147,7 @@ class RateLimiter:
         self.limit, self.window_s, self.clock = limit, window_s, clock
         self._times: dict[str, deque] = defaultdict(deque)
         self._lock = threading.Lock()
+        self._counted = 0
 
     @staticmethod
     def _keys(voter: Voter) -> list[tuple[str, str]]:
@@ -143,21 +168,31 @@ class RateLimiter:
             if self.limit:
                 for _, key in self._keys(voter):
                     self._times[key].append(now)
+                self._counted += 1
+                if self._counted % 1024 == 0:  # forget voters whose window has passed
+                    for key in [k for k, t in self._times.items() if not t or now - t[-1] >= self.window_s]:
+                        del self._times[key]
 
     def _check(self, voter: Voter, now: float) -> None:
         if not self.limit:
             return
         for who, key in self._keys(voter):
-            times = self._times[key]
+            times = self._times.get(key)
+            if times is None:
+                continue
             while times and now - times[0] >= self.window_s:
                 times.popleft()
+            if not times:  # keys are dropped once their window is empty: memory follows recent voters only
+                del self._times[key]
+                continue
             if len(times) >= self.limit:
                 window, wait = _duration(self.window_s), _duration(self.window_s - (now - times[0]))
                 source = ("You have cast" if who == "user" else "Your network address has sent")
                 limit_of = "one person" if who == "user" else "one network address"
+                votes = f"{self.limit} vote{'s' if self.limit != 1 else ''}"
                 raise PermissionError(
-                    f"{source} {self.limit} vote{'s' if self.limit != 1 else ''} in the last {window}, the most this arena takes from "
-                    f"{limit_of}. You can vote again in {wait}. Thank you for voting!")
+                    f"{source} {votes} in the last {window}, the most this arena takes from {limit_of}. "
+                    f"You can vote again in {wait}. Thank you for voting!")
 
     def release(self, voter: Voter) -> None:
         """Give back the last counted vote (it was not stored)."""

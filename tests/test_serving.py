@@ -123,20 +123,33 @@ def test_serve_model_refuses_non_loopback_hosts():
 def test_a_stream_closed_early_stops_the_generation(server):
     """A reader that leaves after the first piece (a cancelled battle, a dropped connection) ends the
     generation at its next token: the model is not run to max_tokens for nobody, holding its lock."""
-    _, backend = server
+    url, backend = server
     forwards = []
     hook = backend.model.register_forward_hook(lambda *args: forwards.append(1))
+    messages = [{"role": "user", "content": "Kaixo"}]
+    prompt = backend.chat_prompt(messages)
+
+    def generation_ended() -> int:
+        """Forward passes made by the generation, once it has let go of the model (120 s: a safety net)."""
+        assert backend.lock.acquire(timeout=120)
+        backend.lock.release()
+        return len(forwards)
+
     try:
-        prompt = backend.chat_prompt([{"role": "user", "content": "Kaixo"}])
         full = "".join(backend.stream(prompt, max_tokens=120))  # greedy: the same tokens each time
-        ran_to_the_end = len(forwards)
-        assert ran_to_the_end >= 100 and full  # no early end of sequence, so the next count means something
+        ran_to_the_end = generation_ended()
+        assert ran_to_the_end >= 100 and full  # no early end of sequence, so the counts below mean something
         forwards.clear()
         pieces = backend.stream(prompt, max_tokens=120)
         assert next(pieces)
-        pieces.close()  # returns once the generation thread has ended
-        assert len(forwards) < ran_to_the_end / 2, (len(forwards), ran_to_the_end)
-        assert backend.lock.acquire(blocking=False)  # free for the next battle
-        backend.lock.release()
+        pieces.close()
+        assert generation_ended() < ran_to_the_end / 2
+
+        forwards.clear()  # the same over HTTP: the client reads one event and hangs up
+        with httpx.Client(trust_env=False, timeout=300) as client:
+            with client.stream("POST", f"{url}/v1/chat/completions",
+                               json={"messages": messages, "max_tokens": 120, "stream": True}) as resp:
+                assert any(line.startswith("data: ") for line in resp.iter_lines())
+        assert generation_ended() < ran_to_the_end / 2
     finally:
         hook.remove()

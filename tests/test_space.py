@@ -5,6 +5,7 @@ import re
 import sqlite3
 import threading
 
+import httpx
 import numpy as np
 import pytest
 from arena_reference import TIMESTAMP_PATTERN, USERNAME_PATTERN, UUID_PATTERN
@@ -280,9 +281,10 @@ def test_anonymous_votes_behind_a_proxy_are_limited_per_visitor_not_per_proxy(ap
 
     from hub_tools.serving.space_loadtest import GradioSession
 
-    def vote(url: str, forwarded_for: str) -> str:
+    def vote(url: str, *forwarded_for: str) -> str:
+        """One battle and vote; each argument is one X-Forwarded-For line of every request."""
         session = GradioSession(url)
-        session.http.headers["X-Forwarded-For"] = forwarded_for
+        session.http.headers = httpx.Headers([("X-Forwarded-For", line) for line in forwarded_for])
         try:
             session.call("arena_send", "Kaixo")
             session.call("arena_vote", "A is better", "A is better", None, True, None, None)
@@ -300,9 +302,14 @@ def test_anonymous_votes_behind_a_proxy_are_limited_per_visitor_not_per_proxy(ap
         results = [vote(url, "203.0.113.5"),                 # a visitor, as the proxy reports it
                    vote(url, "10.9.8.7, 198.51.100.7"),      # another; the left entry is what the client sent
                    vote(url, "203.0.113.5, 198.51.100.7"),   # the second visitor writing the first one's address
-                   vote(url, "203.0.113.5")]                 # the first visitor again
-    assert results == ["stored", "stored", "refused", "refused"]
-    assert demo.hubtool.store.count() == 2
+                   vote(url, "8.8.8.8, 198.51.100.7"),       # ... or any other address
+                   vote(url, "6.6.6.6", "198.51.100.7"),     # ... or a line of its own before the proxy's line
+                   vote(url, "203.0.113.5:4444"),            # the first visitor again, from another port
+                   vote(url, "2001:db8:1:2::1"),             # an IPv6 visitor
+                   vote(url, "2001:db8:1:2::ffff"),          # ... again, from another address of its /64
+                   vote(url, "2001:db8:1:3::1")]             # another IPv6 network
+    assert results == ["stored", "stored", "refused", "refused", "refused", "refused", "stored", "refused", "stored"]
+    assert demo.hubtool.store.count() == 4
 
     demo = create_demo(parse_settings({**base, "proxy_hops": 0, "votes_db": str(tmp_path / "b.sqlite")}),
                        backends=backends, seed=1)
@@ -325,16 +332,25 @@ def test_loadtest_command_paces_its_voters_and_calls_the_vote_outside_the_queue(
     with serving(demo) as url:
         session = GradioSession(url)
         queued = {name: spec[2] for name, spec in session.endpoints.items()}
-        session.close()
         assert queued["arena_vote"] is False and queued["arena_new"] is False and queued["arena_send"] is True
+        posted = []
+        session.http.event_hooks["request"] = [lambda request: posted.append(request.url.path)]
+        session.call("arena_new")
+        session.call("arena_send", "Kaixo")
+        session.call("arena_vote", "A is better", "Tie", "A is better", True, None, None)
+        session.close()
+        joins = [p for p in posted if p.endswith("/queue/join")]
+        assert [p.rsplit("/", 2)[-2:] for p in posted if "/run/" in p] == [["run", "arena_new"], ["run", "arena_vote"]]
+        assert len(joins) == 1  # only the battle goes through the queue
         code, out = cli("space", "loadtest", url, "--voters", 3, "--votes", 6, "--reading", 0.05, 0.1, "--ramp",
                         0.1, "--json")
         assert code == 0, out
-        assert out["acknowledged"] == 6 == demo.hubtool.store.count() and out["failed"] == 0
+        assert out["acknowledged"] == 6 == demo.hubtool.store.count() - 1 and out["failed"] == 0
         assert out["reading_s"] == [0.05, 0.1] and out["ramp_s"] == 0.1
+        assert out["wall_s"] >= 2 * 0.05  # each voter read for at least 0.05 s before each of its two votes
         code, out = cli("space", "loadtest", url, "--reading", 4, 2)
         assert code == 2 and "--reading" in out and "MIN 4 is above MAX 2" in out
-    assert demo.hubtool.store.count() == 6  # the refused run cast nothing
+    assert demo.hubtool.store.count() == 7  # the refused run cast nothing
 
 
 def test_the_client_address_rule(monkeypatch):
@@ -347,6 +363,10 @@ def test_the_client_address_rule(monkeypatch):
     assert client_address("10.0.0.2", "2.2.2.2", 3) == "2.2.2.2"  # fewer entries than hops: the leftmost
     assert client_address("10.0.0.2", " , ", 1) == client_address("10.0.0.2", None, 1) == "10.0.0.2"
     assert client_address(None, None, 0) == "unknown"
+    assert client_address("10.0.0.2", "not-an-address", 1) == "10.0.0.2"  # garbage counts as the peer
+    assert client_address("10.0.0.2", "[2001:db8::5]:443", 1) == "2001:db8::/64"
+    assert client_address("::ffff:192.0.2.7", None, 0) == "192.0.2.7"
+    assert client_address("192.0.2.7:5000", None, 0) == "192.0.2.7"
     monkeypatch.delenv("SPACE_ID", raising=False)
     assert proxy_hops_default() == 0
     monkeypatch.setenv("SPACE_ID", "hitz/latxa-demo")

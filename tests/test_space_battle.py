@@ -112,6 +112,18 @@ def test_the_rate_limit_refuses_the_eleventh_vote_in_a_window_of_ten():
         unlimited.acquire(anon)
 
 
+def test_the_rate_limit_forgets_voters_whose_window_has_passed():
+    now = [0.0]
+    limiter = RateLimiter(limit=2, window_s=60, clock=lambda: now[0])
+    for i in range(3000):  # one vote each from 3,000 addresses, one second apart
+        now[0] = float(i)
+        limiter.check(Voter(user=None, client=f"10.0.{i // 256}.{i % 256}"))
+        limiter.acquire(Voter(user=None, client=f"10.0.{i // 256}.{i % 256}"))
+    assert len(limiter._times) <= 60 + 1024  # the recent ones, and at most one sweep's worth of older ones
+    limiter.check(Voter(user=None, client="192.0.2.1"))  # a check alone keeps nothing
+    assert "client:192.0.2.1" not in limiter._times
+
+
 def test_merge_closes_both_streams_when_the_reader_leaves():
     """A battle cancelled by a new round: both answers' streams are closed at their next piece (an endpoint's
     connection dropped, a local generation stopped), not read to the end for nobody."""

@@ -120,11 +120,13 @@ class TransformersBackend:
         thread.start()
         try:
             yield from (piece for piece in streamer if piece)
-        finally:
-            # a reader that leaves early (a battle cancelled by a new round, a closed connection) stops the
-            # generation at its next token instead of holding the model's lock until max_tokens
+        except GeneratorExit:
+            # a reader that left early (a battle cancelled by a new round, a closed connection): the generation
+            # stops at its next token instead of holding the model's lock until max_tokens. No join here: the
+            # close may run on a server's event loop thread, which must not wait for a forward pass
             stop.set()
-            thread.join()
+            raise
+        thread.join()
 
 
 def _stopped_by(event: threading.Event):

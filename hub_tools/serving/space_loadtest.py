@@ -39,6 +39,7 @@ class LoadResult:
     votes_per_s: float = 0.0
     reading_s: tuple[float, float] = (0.0, 0.0)
     ramp_s: float = 0.0
+    mean_battles_streaming: float = 0.0  # battles being answered at once, on average over the run
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -173,6 +174,7 @@ def run_load(url: str, voters: int = 50, votes: int = 1000, seed: int = 0, progr
         for future in [pool.submit(voter, i) for i in range(voters)]:
             future.result()
     result.wall_s = round(time.perf_counter() - start, 2)
+    result.mean_battles_streaming = round(sum(battle_times) / result.wall_s, 2) if result.wall_s else 0.0
     result.votes_per_s = round(result.acknowledged / result.wall_s, 2) if result.wall_s else 0.0
     result.vote_latency_ms = _percentiles(vote_times)
     result.battle_latency_ms = _percentiles(battle_times)
