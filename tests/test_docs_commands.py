@@ -100,6 +100,7 @@ QUICKSTART = "tests/test_quickstart.py::test_quickstart_builds_with_recipes_rele
 QUICKSTART_DOCS = "tests/test_quickstart.py::test_the_docs_commands_run_on_the_published_quickstart"
 LOCALHUB_ENV = "tests/test_localhub_security.py::test_admin_token_from_the_environment_and_refused_on_argv"
 INSIGHT = "tests/test_release_insight.py::"
+QUICKSTART_DIFF = "tests/test_quickstart_diff.py::"
 EVALUATE = "tests/test_evaluate_recipe.py::"
 
 COVERED: dict[str, Cover] = {
@@ -155,16 +156,16 @@ COVERED: dict[str, Cover] = {
     "hubtool recipe corpus-thresholds --sample clean-text.jsonl.gz --language gl --output gl.json": cover(
         "tests/test_corpus_inputs.py::test_the_thresholds_command_derives_a_profile_that_the_recipe_uses",
         '"recipe", "corpus-thresholds", "--sample"', '"--language"', '"--output"'),
-    # docs/diff.md: releases with a manifest (built by tests/insight_releases.py)
+    # docs/diff.md: releases with a manifest (releases of the quickstart; a local release: tests/insight_releases.py)
     "hubtool diff v1.0 v1.1 --manifest release.yaml": cover(
-        INSIGHT + "test_identical_releases_report_no_change", '"diff", "v1.0", "v1.1", "--manifest"'),
+        QUICKSTART_DIFF + "test_identical_releases_report_no_change", '"diff", "v1.0", "v1.1", "--manifest"'),
     "hubtool diff v1.0 v1.1 --manifest release/release.yaml": cover(
-        INSIGHT + "test_identical_releases_report_no_change", '"diff", "v1.0", "v1.1", "--manifest"'),
+        QUICKSTART_DIFF + "test_identical_releases_report_no_change", '"diff", "v1.0", "v1.1", "--manifest"'),
     "hubtool diff v1.1 v2.0 --manifest release/release.yaml --show-rows 3": cover(
-        INSIGHT + "test_diff_reports_the_added_rows_the_config_change_and_the_metric",
+        QUICKSTART_DIFF + "test_diff_reports_the_added_rows_the_added_source_and_the_recomputed_scores",
         '"diff", "v1.1", "v2.0", "--manifest"', '"--show-rows"'),
     "hubtool diff v1.0 release.yaml": cover(
-        INSIGHT + "test_a_local_release_against_its_published_tag_labels_a_change_within_error",
+        INSIGHT + "test_a_local_release_against_its_published_tag_labels_changes_beyond_and_within_error",
         '"diff", "v2.0", copy / "release.yaml"'),
     # docs/local-hub.md
     "hubtool hub serve --port 8760 --data-dir ./hub": cover(LOCALHUB_ENV, '"hub", "serve", "--port"', '"--data-dir"'),

@@ -1,9 +1,10 @@
-"""`hubtool diff` between releases on the local hub, the cards' pictures and "Changes since" section, read
-back through the real Hub client.
+"""`hubtool diff` on releases with standard errors, the cards' pictures and "Changes since" section, read
+back through the real Hub client from the local hub.
 
 Three releases of one manifest (tests/insight_releases.py): v1.0; v1.1 with the same content; v2.0 with
 one corpus source added (the corpus recipe run again with `books`) and exp_2_111's BLEU moved from
-11.0 ± 0.5 to 13.0 ± 0.5 (2.8 standard errors of the difference).
+11.0 ± 0.5 to 13.0 ± 0.5 (2.8 standard errors of the difference). The diff of whole releases built by the
+quickstart's recipes (rows, sources, recomputed scores, identical releases) is tests/test_quickstart_diff.py.
 """
 from __future__ import annotations
 
@@ -70,73 +71,22 @@ def releases(hub, tmp_path_factory) -> Releases:
     return Releases(manifest, corpus_v1, rows_of(root / "corpus"), v2)
 
 
-def test_identical_releases_report_no_change(releases):
-    code, out = cli("diff", "v1.0", "v1.1", "--manifest", releases.manifest, "--json", "--exit-code")
-    assert code == 0, out
-    assert out["changed"] is False and out["schema_version"] == 1
-    assert {a["name"]: a["status"] for a in out["artifacts"]} == {
-        n: "unchanged" for n in ("corpus", "instructions", "preferences", "base", "exp_2_111")}
-    corpus = next(a for a in out["artifacts"] if a["name"] == "corpus")
-    total = sum(map(len, releases.corpus_v1.values()))
-    assert corpus["rows_total"] == {"config": "*", "split": "*", "old_rows": total, "new_rows": total, "added": 0,
-                                    "removed": 0, "kept": total}
-    assert corpus["old"]["revision"] == "v1.0" and corpus["new"]["revision"] == "v1.1"
-    assert corpus["old"]["commit"] != corpus["new"]["commit"]  # the cards differ (version); the artifact does not
-    code, text = cli("diff", "v1.0", "v1.1", "--manifest", releases.manifest)
-    assert code == 0 and text.rstrip().endswith("no change")
-
-
-def test_diff_reports_the_added_rows_the_config_change_and_the_metric(releases):
-    code, out = cli("diff", "v1.1", "v2.0", "--manifest", releases.manifest, "--json", "--show-rows", "1000")
-    assert code == 0 and out["changed"] is True, out
-    status = {a["name"]: a["status"] for a in out["artifacts"]}
-    assert status == {"corpus": "changed", "instructions": "unchanged", "preferences": "unchanged",
-                      "base": "unchanged", "exp_2_111": "changed"}
-    corpus = next(a for a in out["artifacts"] if a["name"] == "corpus")
-    expected_added = {}
-    for split in SPLITS:
-        added = Counter(map(canonical, releases.corpus_v2[split])) - Counter(map(canonical, releases.corpus_v1[split]))
-        removed = Counter(map(canonical, releases.corpus_v1[split])) - Counter(map(canonical, releases.corpus_v2[split]))
-        assert not removed  # the recipe kept every earlier row
-        expected_added[split] = [json.loads(r) for r in added.elements()]
-        assert all(r["source"] == ADDED_SOURCE for r in expected_added[split])  # exactly the added source's rows
-    by_split = {r["split"]: r for r in corpus["rows"]}
-    for split in SPLITS:
-        assert by_split[split] == {"config": "default", "split": split,
-                                   "old_rows": len(releases.corpus_v1[split]), "new_rows": len(releases.corpus_v2[split]),
-                                   "added": len(expected_added[split]), "removed": 0,
-                                   "kept": len(releases.corpus_v1[split])}
-    assert sum(len(v) for v in expected_added.values()) > 0
-    assert Counter((e["split"], e["id"]) for e in corpus["examples_added"]) == Counter(
-        (split, r["id"]) for split, rows in expected_added.items() for r in rows)
-    assert corpus["examples_removed"] == [] and corpus["schema_changes"] == []
-    # the config change: one source more (and the input fingerprint it brings); nothing else
-    assert {(c["field"], c["change"]) for c in corpus["provenance"]} == {
-        (f"config.sources[{ADDED_SOURCE}]", "added"), (f"inputs[source:{ADDED_SOURCE}]", "added")}
-    added_source = next(c for c in corpus["provenance"] if c["field"].startswith("config.sources"))
-    assert added_source["new"]["name"] == ADDED_SOURCE and added_source["new"]["path"].endswith("eu_books.parquet")
-    model = next(a for a in out["artifacts"] if a["name"] == "exp_2_111")
-    assert model["files"] == [] and model["provenance"] == [] and len(model["metrics"]) == 1
-    m = model["metrics"][0]
-    se = math.hypot(BLEU_STDERR, BLEU_STDERR)
-    assert (m["metric"], m["old"], m["new"], m["delta"]) == ("BLEU", 11.0, 13.0, 2.0)
-    assert m["stderr"] == pytest.approx(se) and m["z"] == pytest.approx(2.0 / se, abs=1e-4)
-    assert m["label"] == "beyond error"
-    code, _ = cli("diff", "v1.1", "v2.0", "--manifest", releases.manifest, "--json", "--exit-code")
-    assert code == 1  # as git diff --exit-code
-
-
-def test_a_local_release_against_its_published_tag_labels_a_change_within_error(releases, tmp_path):
+def test_a_local_release_against_its_published_tag_labels_changes_beyond_and_within_error(releases, tmp_path):
     copy = tmp_path / "release"
     shutil.copytree(releases.manifest.parent, copy)
-    set_scores(copy, bleu=13.0, acc=0.52)  # 0.02 against a standard error of the difference of 0.0707
+    # BLEU +1.5 and accuracy +0.02, against standard errors of the difference of 0.707 and 0.0707
+    set_scores(copy, bleu=14.5, acc=0.52)
     code, out = cli("diff", "v2.0", copy / "release.yaml", "--only", "exp_2_111", "--json")
     assert code == 0, out
     [model] = out["artifacts"]
     assert model["old"]["revision"] == "v2.0-exp_2_111" and model["new"]["local"] is True
-    [m] = model["metrics"]
-    assert (m["metric"], m["old"], m["new"]) == ("Accuracy", 0.5, 0.52)
-    assert m["stderr"] == pytest.approx(math.hypot(0.05, 0.05)) and m["label"] == "within error"
+    bleu, acc = model["metrics"]
+    se = math.hypot(BLEU_STDERR, BLEU_STDERR)
+    assert (bleu["metric"], bleu["old"], bleu["new"], bleu["delta"]) == ("BLEU", 13.0, 14.5, 1.5)
+    assert bleu["stderr"] == pytest.approx(se) and bleu["z"] == pytest.approx(1.5 / se, abs=1e-4)
+    assert bleu["label"] == "beyond error"  # 2.12 standard errors
+    assert (acc["metric"], acc["old"], acc["new"]) == ("Accuracy", 0.5, 0.52)
+    assert acc["stderr"] == pytest.approx(math.hypot(0.05, 0.05)) and acc["label"] == "within error"
     code, out = cli("diff", "v2.0", copy / "release.yaml", "--only", "corpus", "--json")
     assert code == 0 and out["changed"] is False  # the local corpus is the published one
 
