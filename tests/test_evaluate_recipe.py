@@ -30,6 +30,18 @@ def test_bleu_and_chrf_equal_sacrebleu_on_the_same_outputs(tiny):
     assert len(predictions) == 8 and all(isinstance(p, str) for p in predictions)
     assert result.scores["bleu"] == pytest.approx(sacrebleu.corpus_bleu(predictions, [references]).score, abs=1e-9)
     assert result.scores["chrf"] == pytest.approx(sacrebleu.corpus_chrf(predictions, [references]).score, abs=1e-9)
+    # standard errors: 100 seeded resamples of the items, recomputed here with sacrebleu itself
+    import random
+    import statistics
+
+    rng, bleus, chrfs = random.Random(1234), [], []
+    for _ in range(100):
+        picks = [rng.randrange(8) for _ in range(8)]
+        hyp, ref = [predictions[i] for i in picks], [[references[i] for i in picks]]
+        bleus.append(sacrebleu.corpus_bleu(hyp, ref).score)
+        chrfs.append(sacrebleu.corpus_chrf(hyp, ref).score)
+    assert result.stderrs["bleu"] == pytest.approx(statistics.stdev(bleus), abs=1e-9)
+    assert result.stderrs["chrf"] == pytest.approx(statistics.stdev(chrfs), abs=1e-9)
 
 
 def test_bleu_and_chrf_modules_are_right_on_known_outputs():
@@ -51,6 +63,23 @@ def test_bleu_and_chrf_modules_are_right_on_known_outputs():
     assert chrf.compute(predictions=["", ""], references=refs)["score"] == pytest.approx(0.0)
     em = load_metric("exact_match").compute(predictions=["gasteiz.", "Bilbo"], references=[["Gasteiz"], ["Iruñea"]])
     assert em["exact_match"] == 0.5
+    from recipes.evaluate.runner import bootstrap_stderr, mean_stderr
+
+    # every resample of perfect outputs scores 100: no spread; one item: no error estimate
+    assert bootstrap_stderr(bleu, "score", perfect, refs) == 0.0
+    assert bootstrap_stderr(bleu, "score", perfect[:1], refs[:1]) is None
+    assert mean_stderr([1.0, 0.0, 1.0, 0.0]) == pytest.approx(math.sqrt(1 / 3) / 2)
+    # one right and one wrong output: resamples score 0, 100 or in between; the same spread by hand
+    import random
+    import statistics
+
+    mixed = [refs[0][0], "xyz"]
+    rng, by_hand = random.Random(1234), []
+    for _ in range(100):
+        picks = [rng.randrange(2) for _ in range(2)]
+        by_hand.append(sacrebleu.corpus_chrf([mixed[i] for i in picks], [[refs[i][0] for i in picks]]).score)
+    spread = bootstrap_stderr(chrf, "score", mixed, refs)
+    assert spread == pytest.approx(statistics.stdev(by_hand), abs=1e-9) and spread > 10
 
 
 def test_generation_metrics_are_computed_on_the_model_outputs(tiny_model_dir, tmp_path):
@@ -88,6 +117,8 @@ def test_multiple_choice_accuracy_equals_a_reference_computation(tiny):
         expected.append(max(range(len(lls)), key=lls.__getitem__))
     assert [s["prediction"] for s in result.samples] == expected
     assert result.scores["accuracy"] == pytest.approx(sum(p == r["answer"] for p, r in zip(expected, rows)) / len(rows))
+    p, n = result.scores["accuracy"], len(rows)  # the standard error of a proportion, by hand
+    assert result.stderrs["accuracy"] == pytest.approx(math.sqrt(p * (1 - p) / (n - 1)), abs=1e-12)
 
 
 def test_cli_writes_results_that_cards_turn_into_model_index(tiny_model_dir, tmp_path, sample_release):
@@ -105,8 +136,10 @@ def test_cli_writes_results_that_cards_turn_into_model_index(tiny_model_dir, tmp
     card = ModelCard(render_card(sample_release.parent / "models" / "exp_2_111", CardContext(
         name="exp_2_111", kind="adapter", repo_id="hitz/latxa-instruct", license="llama3.1", languages=["eu"],
         revision="exp_2_111", eval_results=out)))
-    got = {(r.task_name, r.metric_type): r.metric_value for r in card.data.eval_results}
-    want = {(r["task"]["name"], m["type"]): m["value"] for r in doc["results"] for m in r["metrics"]}
+    got = {(r.task_name, r.metric_type): (r.metric_value, (r.metric_args or {}).get("stderr"))
+           for r in card.data.eval_results}
+    want = {(r["task"]["name"], m["type"]): (m["value"], m["args"]["stderr"]) for r in doc["results"]
+            for m in r["metrics"]}
     assert got == want and len(want) == 3
     mc = next(r for r in card.data.eval_results if r.metric_type == "accuracy")
     assert mc.task_type == "multiple-choice" and mc.dataset_type == "hubtool-samples/mcqa_eu"

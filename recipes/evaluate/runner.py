@@ -4,12 +4,20 @@ modules shipped in the project and loaded by path through the `evaluate` library
 - generation tasks (MT, QA): greedy decoding, then BLEU/chrF (sacrebleu) and exact match;
 - multiple-choice tasks: the log-likelihood of each option after the prompt; the best one is the answer.
 
+Each score carries its standard error (``args.stderr``), computed as lm-evaluation-harness computes it:
+the sample standard error of the mean for accuracy (items are right or wrong), and for the generation
+metrics (corpus BLEU and chrF, exact match) the standard deviation of the metric over 100 bootstrap
+resamples of the items, seeded, so the same predictions give the same errors. `hubtool diff` uses them
+to say whether a score moved beyond its error.
+
 Results are written in hubtool's eval-results JSON, which `hubtool card` turns into `model-index`.
 """
 from __future__ import annotations
 
 import json
 import math
+import random
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +25,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 METRICS_DIR = HERE / "metrics"
 TASKS_DIR = HERE / "tasks"
-RECIPE_VERSION = "1.0"
+RECIPE_VERSION = "1.1"  # 1.1: standard errors
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ TASKS = {
     "mcqa_eu": TaskSpec("mcqa_eu", "multiple_choice", "mcqa_eu.jsonl", "{question}", ("accuracy",),
                         "multiple-choice", "Multiple-choice QA (eu)"),
 }
+BOOTSTRAP_ITERS, BOOTSTRAP_SEED = 100, 1234  # lm-evaluation-harness: 100 resamples for BLEU/chrF
 METRIC_KEYS = {"sacrebleu_bleu": ("bleu", "score", "BLEU"), "sacrebleu_chrf": ("chrf", "score", "chrF"),
                "exact_match": ("exact_match", "exact_match", "Exact match"),
                "accuracy": ("accuracy", "accuracy", "Accuracy")}
@@ -117,6 +126,28 @@ class TaskResult:
     spec: TaskSpec
     scores: dict[str, float]
     samples: list[dict] = field(default_factory=list)
+    stderrs: dict[str, float] = field(default_factory=dict)
+
+
+def mean_stderr(values: list[float]) -> float | None:
+    """Sample standard deviation / sqrt(n): the standard error of a mean over items (None below 2 items)."""
+    return statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None
+
+
+def bootstrap_stderr(metric, field_name: str, predictions: list, references: list,
+                     iters: int = BOOTSTRAP_ITERS, seed: int = BOOTSTRAP_SEED) -> float | None:
+    """The standard deviation of a corpus-level metric over ``iters`` resamples (with replacement) of the
+    items, seeded: the same predictions give the same error (None below 2 items)."""
+    n = len(predictions)
+    if n < 2:
+        return None
+    rng = random.Random(seed)
+    values = []
+    for _ in range(iters):
+        picks = [rng.randrange(n) for _ in range(n)]
+        values.append(metric.compute(predictions=[predictions[i] for i in picks],
+                                     references=[references[i] for i in picks])[field_name])
+    return statistics.stdev(values)
 
 
 def run_task(m: LoadedModel, spec: TaskSpec, limit: int | None = None, max_new_tokens: int = 32,
@@ -126,9 +157,12 @@ def run_task(m: LoadedModel, spec: TaskSpec, limit: int | None = None, max_new_t
     if spec.kind == "generation":
         predictions = [generate(m, spec.prompt.format(**r), max_new_tokens) for r in rows]
         references = [r[spec.references_key] for r in rows]
+        stderrs = {}
         for name in spec.metrics:
             key, field_name, _ = METRIC_KEYS[name]
-            scores[key] = load_metric(name).compute(predictions=predictions, references=references)[field_name]
+            metric = load_metric(name)
+            scores[key] = metric.compute(predictions=predictions, references=references)[field_name]
+            stderrs[key] = bootstrap_stderr(metric, field_name, predictions, references)
         samples = [{"id": r["id"], "prediction": p, "references": r[spec.references_key]}
                    for r, p in zip(rows, predictions)]
     else:
@@ -137,9 +171,10 @@ def run_task(m: LoadedModel, spec: TaskSpec, limit: int | None = None, max_new_t
             ll = choice_loglikelihoods(m, spec.prompt.format(**r), r["choices"])
             predictions.append(max(range(len(ll)), key=ll.__getitem__))
             samples.append({"id": r["id"], "loglikelihoods": ll, "prediction": predictions[-1], "answer": r["answer"]})
-        scores["accuracy"] = load_metric("accuracy").compute(predictions=predictions,
-                                                             references=[r["answer"] for r in rows])["accuracy"]
-    return TaskResult(spec, scores, samples)
+        answers = [r["answer"] for r in rows]
+        scores["accuracy"] = load_metric("accuracy").compute(predictions=predictions, references=answers)["accuracy"]
+        stderrs = {"accuracy": mean_stderr([float(p == a) for p, a in zip(predictions, answers)])}
+    return TaskResult(spec, scores, samples, {k: v for k, v in stderrs.items() if v is not None})
 
 
 def results_document(results: list[TaskResult], model_name: str, extra_provenance: dict | None = None) -> dict:
@@ -150,7 +185,10 @@ def results_document(results: list[TaskResult], model_name: str, extra_provenanc
         for name in r.spec.metrics:
             key, _, pretty = METRIC_KEYS[name]
             if key in r.scores and not math.isnan(r.scores[key]):
-                metrics.append({"type": key, "name": pretty, "value": round(r.scores[key], 4)})
+                metric = {"type": key, "name": pretty, "value": round(r.scores[key], 4)}
+                if r.stderrs.get(key) is not None and not math.isnan(r.stderrs[key]):
+                    metric["args"] = {"stderr": round(r.stderrs[key], 4)}
+                metrics.append(metric)
         entries.append({"task": {"type": r.spec.task_type, "name": r.spec.pretty},
                         "dataset": {"type": f"hubtool-samples/{r.spec.name}", "name": r.spec.name, "split": "test",
                                     "args": {"num_fewshot": 0}},
