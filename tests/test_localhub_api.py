@@ -20,7 +20,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from conftest import ALICE_TOKEN, BOB_TOKEN
+from conftest import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, USERS_FILE
+from hub_tools.localhub import server as hubserver
 
 
 def test_whoami(api: HfApi):
@@ -92,12 +93,29 @@ def test_writes_need_a_token_with_rights(api: HfApi, repo_name):
         bob.create_repo(f"hitz/{repo_name}-bob")
     assert err.value.response.status_code == 403
     assert bob.create_repo(f"bob/{repo_name}").repo_id == f"bob/{repo_name}"  # own namespace is fine
+    anonymous = HfApi(endpoint=api.endpoint, token=False)
     with pytest.raises(HfHubHTTPError) as err:
-        HfApi(endpoint=api.endpoint, token=False).create_repo(f"bob/{repo_name}-anon")
+        anonymous.create_repo(f"bob/{repo_name}-anon")
     assert err.value.response.status_code == 401
+    # a public repo: anonymous callers see it, and are asked for a token (401, not 403) to write to it
+    with pytest.raises(HfHubHTTPError) as err:
+        anonymous.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=f"hitz/{repo_name}")
+    assert err.value.response.status_code == 401
+    with pytest.raises(HfHubHTTPError) as err:
+        anonymous.delete_repo(f"hitz/{repo_name}")
+    assert err.value.response.status_code == 401
+    with pytest.raises(HfHubHTTPError) as err:  # reading a repo is not enough to delete it
+        bob.delete_repo(f"hitz/{repo_name}")
+    assert err.value.response.status_code == 403
+    nameless = httpx.request("DELETE", f"{api.endpoint}/api/repos/delete", json={"organization": "hitz"},
+                             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, trust_env=False)
+    assert nameless.status_code == 400 and "'name' is required" in nameless.json()["error"]
     alice = HfApi(endpoint=api.endpoint, token=ALICE_TOKEN)
     alice.upload_file(path_or_fileobj=b"ok", path_in_repo="ok.txt", repo_id=f"hitz/{repo_name}")
     assert "ok.txt" in api.list_repo_files(f"hitz/{repo_name}")
+    bob.delete_repo(repo_name)  # no namespace: the caller's own
+    with pytest.raises(RepositoryNotFoundError):
+        bob.model_info(f"bob/{repo_name}")
 
 
 def test_commit_files_tree_and_paths_info(api: HfApi, repo_name, tmp_path):
@@ -274,3 +292,83 @@ def test_collections(api: HfApi, repo_name):
     api.delete_collection(coll.slug)
     with pytest.raises(HfHubHTTPError):
         api.get_collection(coll.slug)
+
+
+def test_create_repo_refusals_are_not_taken_for_an_existing_repo(api: HfApi):
+    """Only a 409 (the repo exists) is answered with the repo's url, which `exist_ok=True` accepts; a refused
+    name stays a 400 even with `exist_ok=True`."""
+    for namespace in ("api", "datasets"):
+        with pytest.raises(HfHubHTTPError) as err:
+            api.create_repo(f"{namespace}/not-a-repo", exist_ok=True)
+        assert err.value.response.status_code == 400 and "reserved" in str(err.value)
+
+
+def test_repo_urls_name_the_type(api: HfApi, repo_name):
+    """The url of a new repo has the type's prefix (none for models), from which the client reads its type."""
+    for rtype, prefix in (("model", ""), ("dataset", "datasets/"), ("space", "spaces/")):
+        url = api.create_repo(f"hitz/{repo_name}", repo_type=rtype, space_sdk="gradio" if rtype == "space" else None)
+        assert (str(url), url.repo_type) == (f"{api.endpoint}/{prefix}hitz/{repo_name}", rtype)
+
+
+def test_create_repo_needs_string_names(api: HfApi):
+    for body in ({"name": 5}, {"name": "x", "organization": 5}):
+        resp = httpx.post(f"{api.endpoint}/api/repos/create", json=body, trust_env=False,
+                          headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert resp.status_code == 400 and "must be strings" in resp.json()["error"], body
+
+
+def test_listing_searches_the_repo_id(api: HfApi, repo_name):
+    wanted, other = f"hitz/{repo_name}-wanted", f"hitz/{repo_name}-other"
+    api.create_repo(f"hitz/{repo_name}-hidden", private=True)  # listed before the others, unreadable for bob
+    api.create_repo(wanted)
+    api.create_repo(other)
+    api.upload_file(path_or_fileobj=b"later", path_in_repo="later.txt", repo_id=wanted)
+    assert {m.id for m in api.list_models(search=f"{repo_name}-WANTED")} == {wanted}
+    listed = {m.id: m for m in api.list_models(author="hitz")}
+    assert {wanted, other} <= set(listed)
+    bob = HfApi(endpoint=api.endpoint, token=BOB_TOKEN)
+    assert {m.id for m in bob.list_models(search=repo_name)} == {wanted, other}  # the private one skipped
+    # the head commit's time, as in the repo's info; the local hub counts no downloads or likes: 0
+    info = api.model_info(wanted)
+    assert listed[wanted].last_modified == info.last_modified > listed[wanted].created_at
+    assert (listed[wanted].downloads, listed[wanted].likes) == (0, 0) == (info.downloads, info.likes)
+
+
+def test_spaces_are_listed_with_their_sdk(api: HfApi, repo_name):
+    api.create_repo(f"hitz/{repo_name}", repo_type="space", space_sdk="static")
+    [space] = api.list_spaces(search=repo_name)
+    assert (space.id, space.sdk) == (f"hitz/{repo_name}", "static")
+
+
+def test_write_counters_of_a_fresh_hub_start_at_zero(tmp_path):
+    """The test hook GET /api/_localhub/stats counts what was written since the hub started: nothing on a fresh
+    hub, then one commit per upload with its inline bytes, and the LFS bytes and uploads."""
+    data_dir = tmp_path / "hub"
+    proc = hubserver.start_background(data_dir, extra_args=["--users-file", str(USERS_FILE),
+                                                            "--enable-fault-injection"])
+    try:
+        def stats() -> dict:
+            return httpx.get(f"{proc.url}/api/_localhub/stats", trust_env=False).json()
+
+        assert stats() == {"commits": 0, "lfs_bytes": 0, "regular_bytes": 0, "lfs_uploads": 0}
+        fresh = HfApi(endpoint=proc.url, token=ADMIN_TOKEN)
+        fresh.create_repo("hubtool/counted")
+        assert stats()["commits"] == 0  # the initial commit of a new repo is no upload
+        weights = b"\0counted weights" * 300  # binary: LFS
+        fresh.upload_file(path_or_fileobj=b"hello", path_in_repo="a.txt", repo_id="hubtool/counted")
+        fresh.upload_file(path_or_fileobj=weights, path_in_repo="w.bin", repo_id="hubtool/counted")
+        assert stats() == {"commits": 2, "lfs_bytes": len(weights), "regular_bytes": 5, "lfs_uploads": 1}
+    finally:
+        hubserver.stop_hub(data_dir)
+
+
+def test_commits_target_a_branch_not_a_commit_id(api: HfApi, repo_name):
+    repo = f"hitz/{repo_name}"
+    api.create_repo(repo)
+    sha = api.model_info(repo).sha
+    with pytest.raises(HfHubHTTPError) as err:  # a commit id is a revision, but no branch to move
+        api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo, revision=sha)
+    assert err.value.response.status_code == 400 and "must target a branch" in str(err.value)
+    with pytest.raises(RevisionNotFoundError):  # a branch that does not exist: 404, as on the Hub
+        api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo, revision="no-such-branch")
+    assert api.model_info(repo).sha == sha

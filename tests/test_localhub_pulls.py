@@ -81,6 +81,9 @@ def test_discussions_status_and_conflicts(api: HfApi, repo_name):
     _repo_with_data(api, repo)
     carol = HfApi(endpoint=api.endpoint, token=CAROL_TOKEN)
     bob = HfApi(endpoint=api.endpoint, token=BOB_TOKEN)
+    with pytest.raises(HfHubHTTPError) as err:  # anyone may read the repo; a discussion needs a token
+        HfApi(endpoint=api.endpoint, token=False).create_discussion(repo, title="Anonymous")
+    assert _status(err) == 401
     talk = bob.create_discussion(repo, title="A question", description="Why base?")
     assert talk.is_pull_request is False and talk.status == "open" and talk.events[0].content == "Why base?"
     draft = carol.create_pull_request(repo, title="Draft work")
@@ -92,6 +95,9 @@ def test_discussions_status_and_conflicts(api: HfApi, repo_name):
     assert closed.new_status == "closed"
     assert [d.num for d in api.get_repo_discussions(repo, discussion_status="closed")] == [2]
     assert [d.num for d in api.get_repo_discussions(repo, discussion_type="discussion")] == [1]
+    with pytest.raises(HfHubHTTPError) as err:  # nor carol bob's: reading hitz is not moderating it
+        carol.change_discussion_status(repo, talk.num, "closed")
+    assert _status(err) == 403
     bob.change_discussion_status(repo, talk.num, "closed")  # an author closes his own
 
     first = carol.create_commit(repo, commit_message="one", create_pr=True,
@@ -106,6 +112,11 @@ def test_discussions_status_and_conflicts(api: HfApi, repo_name):
     assert _status(err) == 409 and "shared.txt" in str(err.value)
     assert "new.txt" not in api.list_repo_files(repo)  # nothing of the conflicting pull request landed
     assert open(hf_hub_download(repo, "shared.txt", revision="main", force_download=True), "rb").read() == b"one"
+    bobs = bob.create_commit(repo, commit_message="bob's", create_pr=True,
+                             operations=[CommitOperationAdd("bob.txt", b"b")])
+    with pytest.raises(HfHubHTTPError) as err:  # carol may open pull requests on hitz, not push to bob's
+        carol.upload_file(path_or_fileobj=b"c", path_in_repo="c.txt", repo_id=repo, revision=bobs.pr_revision)
+    assert _status(err) == 403
 
 
 def test_pr_revision_on_every_read_route(api: HfApi, repo_name, tmp_path):
@@ -130,6 +141,10 @@ def test_pr_revision_on_every_read_route(api: HfApi, repo_name, tmp_path):
         for quoted in ("refs%2Fpr%2F1", "refs/pr/1"):
             head = client.head(f"{api.endpoint}/{repo}/resolve/{quoted}/data/pr.txt")
             assert head.status_code == 200 and head.headers["X-Repo-Commit"] == pr.oid, quoted
+    for missing in ("refs/pr/99", "refs/pr/abc", "refs/pr/" + "9" * 25):  # no such pull request: 404, not a crash
+        with pytest.raises(HfHubHTTPError) as err:
+            api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo, revision=missing)
+        assert _status(err) == 404, missing
 
 
 @pytest.mark.parametrize("kind", ["branch", "tag", "pull request"])

@@ -107,6 +107,32 @@ def test_private_repo_is_invisible_on_every_route(api: HfApi, repo_name, how, tm
     assert HfApi(endpoint=api.endpoint, token=False).dataset_info(repo_id).private is False
 
 
+def test_private_collections_are_invisible_to_outsiders(api: HfApi, repo_name):
+    """A private collection answers 404 to anonymous callers and other users, also as an item of a public
+    collection; a public collection listed as an item stays visible to everyone."""
+    hidden = api.create_collection(f"Hidden {repo_name}"[:60], namespace="hitz", private=True)
+    shown = api.create_collection(f"Shown {repo_name}"[:60], namespace="hitz")
+    outer = api.create_collection(f"Outer {repo_name}"[:60], namespace="hitz")
+    api.add_collection_item(outer.slug, hidden.slug, "collection")
+    api.add_collection_item(outer.slug, shown.slug, "collection")
+    api.add_collection_item(outer.slug, "2402.00001", "paper")  # papers are public
+    mine = {hidden.slug, shown.slug, outer.slug}
+    for token in (False, BOB_TOKEN):
+        other = HfApi(endpoint=api.endpoint, token=token)
+        with pytest.raises(HfHubHTTPError) as err:
+            other.get_collection(hidden.slug)
+        assert err.value.response.status_code == 404
+        assert [i.item_id for i in other.get_collection(outer.slug).items] == [shown.slug, "2402.00001"]
+        assert {c.slug for c in other.list_collections(owner="hitz")} & mine == {shown.slug, outer.slug}
+    alice = HfApi(endpoint=api.endpoint, token=ALICE_TOKEN)  # an org member sees both
+    assert alice.get_collection(hidden.slug).private is True
+    assert [i.item_id for i in alice.get_collection(outer.slug).items] == [hidden.slug, shown.slug, "2402.00001"]
+    assert {c.slug for c in alice.list_collections(owner="hitz")} & mine == mine
+    assert alice.get_collection(outer.slug).upvotes == 0  # the local hub has no upvotes
+    raw = httpx.get(f"{api.endpoint}/api/collections/{outer.slug}", headers=_auth(ALICE_TOKEN), trust_env=False)
+    assert (raw.json()["upvotes"], raw.json()["isUpvotedByUser"]) == (0, False)  # as the Hub answers, for any client
+
+
 def test_lfs_probe_with_a_known_hash_gets_an_upload_request(api: HfApi, repo_name, tmp_path):
     """Before the fix, a user knowing only sha256 and size of an object in someone else's private repo got
     "already stored", committed a pointer to it in his own repo and downloaded the private bytes."""
@@ -152,6 +178,34 @@ def test_lfs_objects_readable_by_the_caller_are_not_uploaded_twice(hub, api: HfA
     before = httpx.get(f"{hub.url}/api/_localhub/stats", trust_env=False).json()["lfs_uploads"]
     bob.upload_file(path_or_fileobj=payload, path_in_repo="copy.bin", repo_id=f"bob/{repo_name}")
     assert httpx.get(f"{hub.url}/api/_localhub/stats", trust_env=False).json()["lfs_uploads"] == before
+
+
+def _batch(endpoint: str, repo_id: str, token: str, oid: str, size: int) -> dict:
+    resp = httpx.post(f"{endpoint}/{repo_id}.git/info/lfs/objects/batch", headers=_auth(token), trust_env=False,
+                      json={"operation": "upload", "objects": [{"oid": oid, "size": size}]})
+    assert resp.status_code == 200, resp.text
+    return resp.json()["objects"][0]
+
+
+def test_lfs_dedup_needs_the_same_size_and_counts_uncommitted_uploads(api: HfApi, repo_name):
+    """An object the caller may read is "already there" only with its own size; one uploaded to this repo counts
+    before any commit uses it (a retried commit does not upload it again)."""
+    public, mine = f"hitz/{repo_name}", f"bob/{repo_name}"
+    payload = b"\0sized weights" * 400
+    oid = hashlib.sha256(payload).hexdigest()
+    api.create_repo(public)
+    api.upload_file(path_or_fileobj=payload, path_in_repo="w.bin", repo_id=public)
+    HfApi(endpoint=api.endpoint, token=BOB_TOKEN).create_repo(mine)
+    assert "actions" not in _batch(api.endpoint, mine, BOB_TOKEN, oid, len(payload))
+    for size in (len(payload) - 1, len(payload) + 1):
+        assert "upload" in _batch(api.endpoint, mine, BOB_TOKEN, oid, size)["actions"], size
+
+    fresh = b"\0uploaded, not yet committed" * 300
+    fresh_oid = hashlib.sha256(fresh).hexdigest()
+    first = _batch(api.endpoint, mine, BOB_TOKEN, fresh_oid, len(fresh))
+    put = httpx.put(first["actions"]["upload"]["href"], content=fresh, trust_env=False)
+    assert put.status_code == 200
+    assert "actions" not in _batch(api.endpoint, mine, BOB_TOKEN, fresh_oid, len(fresh))
 
 
 def test_outsider_token_cannot_list_or_read_private_repos(api: HfApi, repo_name):
