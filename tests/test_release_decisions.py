@@ -74,6 +74,20 @@ def test_plans_everything_then_pushes_then_tags_and_a_rerun_changes_nothing(hub,
         (name, "dataset", "main", "v1.0", f"{api.endpoint}/datasets/{ns}/{repo}/tree/main")
         for name, repo in REPOS.items()]
     assert result.verify is None  # verify=False
+    # each commit says what was released: the artifact, its recipe and the code's commit (12 hex digits, as git
+    # abbreviates), and hubtool's version
+    from hub_tools import __version__
+    from hub_tools.artifacts.provenance import read_provenance
+
+    kinds = {a.name: a.kind for a in load_manifest(manifest_path).artifacts}
+    for name, repo in REPOS.items():
+        prov = read_provenance(manifest_path.parent / name)
+        assert prov.git_commit and len(prov.git_commit) == 40  # the tests run in a git checkout
+        head = api.list_repo_commits(f"{ns}/{repo}", repo_type="dataset")[0]
+        assert head.title == f"hubtool release v1.0: {name}"
+        assert head.message == (f"{name}: {kinds[name]} from recipe "
+                                f"{prov.recipe.name} {prov.recipe.version}, git {prov.git_commit[:12]}; "
+                                f"hubtool {__version__}"), head.message
     # the collection holds both repos, noted with the version
     collection = api.get_collection(result.collection)
     assert sorted((i.item_type, i.item_id, i.note) for i in collection.items) == [
