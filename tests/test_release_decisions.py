@@ -168,3 +168,42 @@ def test_a_dry_run_plans_and_changes_nothing(hub, api, manifest_path):
     assert commits(hub) == before and not any(
         api.repo_exists(f"{ns}/{repo}", repo_type="dataset") for repo in REPOS.values())
     assert not (manifest_path.parent / ".hubtool").exists()  # no lock, no state file
+
+
+def test_the_default_retry_policy_is_four_retries_with_exponential_backoff(hub, api, manifest_path, monkeypatch):
+    """What `hubtool release` does without options (docs/releasing.md): a transient error is retried up to 4
+    times, waiting 1, 2, 4, 8 s. The waits are recorded instead of slept (the delays, not the clock, are checked);
+    the hub really fails the first four commits."""
+    from types import SimpleNamespace
+
+    import hub_tools.publish.push as push_module
+
+    waits: list[float] = []
+    monkeypatch.setattr(push_module, "time", SimpleNamespace(sleep=waits.append))  # push's waits only
+    hub.set_faults([{"method": "POST", "path_contains": "/commit/", "after": 0, "times": 4, "status": 503}])
+    try:
+        result = run_release(load_manifest(manifest_path), api, only={"corpus"}, verify=False)
+    finally:
+        hub.set_faults([])
+    assert [a.attempts for a in result.artifacts] == [5] and waits == [1.0, 2.0, 4.0, 8.0]
+    hub.set_faults([{"method": "POST", "path_contains": "/commit/", "after": 0, "times": 5, "status": 503}])
+    try:  # a fifth failure is one too many
+        with pytest.raises(ReleaseError, match="pushing instructions failed"):
+            run_release(load_manifest(manifest_path), api, only={"instructions"}, verify=False)
+    finally:
+        hub.set_faults([])
+
+
+def test_a_refused_tag_is_explained_and_a_rerun_creates_it(hub, api, manifest_path):
+    """Every push succeeded, then the hub refuses the version tag: the release stops with an explanation (not
+    a traceback of the Hub client), and the re-run, with nothing left to push, creates the tag."""
+    ns = load_manifest(manifest_path).namespace
+    hub.set_faults([{"method": "POST", "path_contains": "/tag/", "after": 0, "times": 1, "status": 403}])
+    try:
+        with pytest.raises(ReleaseError, match=re.escape(f"{ns}/{REPOS['corpus']}")):
+            _release(manifest_path, api, only={"corpus"})
+    finally:
+        hub.set_faults([])
+    assert _tags(api, ns)["corpus"] == []
+    again, _ = _release(manifest_path, api, only={"corpus"})
+    assert again.commits == 0 and again.tags_created == [f"{ns}/{REPOS['corpus']}@v1.0"]
