@@ -207,3 +207,33 @@ def test_a_refused_tag_is_explained_and_a_rerun_creates_it(hub, api, manifest_pa
     assert _tags(api, ns)["corpus"] == []
     again, _ = _release(manifest_path, api, only={"corpus"})
     assert again.commits == 0 and again.tags_created == [f"{ns}/{REPOS['corpus']}@v1.0"]
+
+
+def test_tags_already_in_place_do_not_stop_the_others(hub, api, manifest_path):
+    """corpus was released (and tagged) alone first; releasing both then tags instructions too."""
+    ns = load_manifest(manifest_path).namespace
+    first, _ = _release(manifest_path, api, only={"corpus"})
+    both, _ = _release(manifest_path, api)
+    assert first.tags_created == [f"{ns}/{REPOS['corpus']}@v1.0"]
+    assert both.tags_created == [f"{ns}/{REPOS['instructions']}@v1.0"]
+    assert all(tags for tags in _tags(api, ns).values())
+
+
+@pytest.mark.parametrize("where", ["manifest", "provenance", "neither"])
+def test_a_space_gets_the_sdk_its_card_or_provenance_names_else_gradio(hub, api, manifest_path, where):
+    from hub_tools.artifacts.provenance import read_provenance, write_provenance
+
+    ns = load_manifest(manifest_path).namespace
+    data = yaml.safe_load(manifest_path.read_text())
+    space = next(a for a in data["artifacts"] if a["name"] == "space")
+    folder = manifest_path.parent / space["path"]
+    prov = read_provenance(folder)
+    prov.card.pop("sdk", None)
+    if where == "manifest":
+        space["card"] = {**space.get("card", {}), "sdk": "docker"}
+    elif where == "provenance":
+        prov.card["sdk"] = "docker"
+    write_provenance(folder, prov)
+    manifest_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    _release(manifest_path, api, only={"space"})
+    assert api.space_info(f"{ns}/basque-sample-demo").sdk == ("gradio" if where == "neither" else "docker")
