@@ -237,3 +237,18 @@ def test_a_space_gets_the_sdk_its_card_or_provenance_names_else_gradio(hub, api,
     manifest_path.write_text(yaml.safe_dump(data, sort_keys=False))
     _release(manifest_path, api, only={"space"})
     assert api.space_info(f"{ns}/basque-sample-demo").sdk == ("gradio" if where == "neither" else "docker")
+
+
+def test_a_hub_refusal_while_planning_is_explained_before_any_upload(hub, api, manifest_path):
+    ns = load_manifest(manifest_path).namespace
+    _release(manifest_path, api, only={"corpus"})  # the repo exists: planning reads it
+    before = commits(hub)
+    hub.set_faults([{"method": "GET", "path_contains": f"{ns}/{REPOS['corpus']}", "after": 0, "times": 100,
+                     "status": 403}])
+    try:
+        with pytest.raises(ReleaseError, match=re.escape(f"{ns}/{REPOS['corpus']}")):
+            _release(manifest_path, api)
+    finally:
+        hub.set_faults([])
+    assert commits(hub) == before  # instructions was not pushed either
+
