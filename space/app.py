@@ -30,20 +30,13 @@ import gradio as gr  # noqa: E402
 from backends import ChatBackend, StreamError, load_backends, merge  # noqa: E402
 from battle import CHOICES, NEW, VOTE_OPEN, VOTED, Battle, BattleError, choice_value, needs_overall  # noqa: E402
 from identity import (EDUCATION_LEVELS, LANGUAGE_LEVELS, USERS_ENV, RateLimiter, Voter,  # noqa: E402
-                      client_address, load_salt, parse_accounts, profile_value, proxy_hops_default, pseudonym)
+                      client_address, forwarded_for, load_salt, parse_accounts, profile_value,
+                      proxy_hops_default, pseudonym)
 from leaderboard import COLUMNS, CONTRIBUTOR_COLUMNS, DIMENSIONS, Leaderboard  # noqa: E402
-from settings import SettingsError, SpaceSettings, load_settings  # noqa: E402
+from settings import DEFAULT_RULES, SettingsError, SpaceSettings, load_settings  # noqa: E402
 from votes import Vote, VoteStore, vote_exporter  # noqa: E402
 
 log = logging.getLogger("hubtool.space")
-RULES = """**How it works.** Two anonymous models answer your message side by side. Ask follow-up questions if
-you like: both models answer every turn. Then judge the two answers on **content** (is it right, complete,
-useful?) and on **Basque** (is the language correct and natural?); when the two judgements point to different
-models you are also asked which answer is better **overall**. The names of the models are shown after your vote.
-
-**What is published.** Your vote, both conversations, the models' sampling settings, and, if you sign in, a
-pseudonym (never your user name) and your language level and education, go into an open dataset. Do not write
-personal information in your messages."""
 
 
 def _text(content) -> str:
@@ -53,20 +46,6 @@ def _text(content) -> str:
     if isinstance(content, list):
         return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
     return "" if content is None else str(content)
-
-
-def _forwarded_for(request: gr.Request) -> str | None:
-    """Every X-Forwarded-For line, joined as uvicorn joins them: a proxy may add its own line instead of
-    appending to the client's, and the first line alone would be the one the client wrote."""
-    try:
-        headers = request.headers
-    except AttributeError:
-        return None
-    if hasattr(headers, "getlist"):  # the live request's headers (starlette)
-        lines = headers.getlist("x-forwarded-for")
-    else:  # a request Gradio rebuilt from a dict: one value per name
-        lines = [v for k, v in dict(headers).items() if k.lower() == "x-forwarded-for"]
-    return ", ".join(lines) or None
 
 
 def _error(err: Exception) -> gr.Error:
@@ -108,7 +87,7 @@ class Demo:
         elif self.settings.auth == "gradio" and request is not None:
             name = request.username
         peer = request.client.host if request is not None and request.client else None
-        forwarded = _forwarded_for(request) if request is not None else None
+        forwarded = forwarded_for(request) if request is not None else None
         client = client_address(peer, forwarded, self.proxy_hops)
         return Voter(user=pseudonym(name, self.salt) if name else None, client=client, name=name)
 
@@ -305,7 +284,7 @@ class Demo:
     def _arena_tab(self, demo: gr.Blocks) -> None:
         s = self.settings
         with gr.Tab("Arena"):
-            gr.Markdown(s.rules_text or RULES, elem_id="arena-rules")
+            gr.Markdown(s.rules_text or DEFAULT_RULES, elem_id="arena-rules")
             if s.auth == "hf_oauth":
                 gr.LoginButton()
             who = gr.Markdown(elem_id="arena-who")

@@ -123,6 +123,20 @@ def client_address(peer: str | None, forwarded_for: str | None, proxy_hops: int)
     return network_key(peer) or peer or "unknown"
 
 
+def forwarded_for(request) -> str | None:
+    """Every X-Forwarded-For line, joined as uvicorn joins them: a proxy may add its own line instead of
+    appending to the client's, and the first line alone would be the one the client wrote."""
+    try:
+        headers = request.headers
+    except AttributeError:
+        return None
+    if hasattr(headers, "getlist"):  # the live request's headers (starlette)
+        lines = headers.getlist("x-forwarded-for")
+    else:  # a request Gradio rebuilt from a dict: one value per name
+        lines = [v for k, v in dict(headers).items() if k.lower() == "x-forwarded-for"]
+    return ", ".join(lines) or None
+
+
 @dataclass(frozen=True)
 class Voter:
     """The person behind a request: a pseudonym when signed in, and the client address for the rate limit."""

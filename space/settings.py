@@ -49,6 +49,17 @@ class ModelSpec:
     max_new_tokens: int | None = None
 
 
+# shown above the arena unless `rules_text` is set
+DEFAULT_RULES = """**How it works.** Two anonymous models answer your message side by side. Ask follow-up questions if
+you like: both models answer every turn. Then judge the two answers on **content** (is it right, complete,
+useful?) and on **Basque** (is the language correct and natural?); when the two judgements point to different
+models you are also asked which answer is better **overall**. The names of the models are shown after your vote.
+
+**What is published.** Your vote, both conversations, the models' sampling settings, and, if you sign in, a
+pseudonym (never your user name) and your language level and education, go into an open dataset. Do not write
+personal information in your messages."""
+
+
 @dataclass
 class SpaceSettings:
     models: list[ModelSpec]

@@ -74,6 +74,20 @@ def test_plans_everything_then_pushes_then_tags_and_a_rerun_changes_nothing(hub,
         (name, "dataset", "main", "v1.0", f"{api.endpoint}/datasets/{ns}/{repo}/tree/main")
         for name, repo in REPOS.items()]
     assert result.verify is None  # verify=False
+    # each commit says what was released: the artifact, its recipe and the code's commit (12 hex digits, as git
+    # abbreviates), and hubtool's version
+    from hub_tools import __version__
+    from hub_tools.artifacts.provenance import read_provenance
+
+    kinds = {a.name: a.kind for a in load_manifest(manifest_path).artifacts}
+    for name, repo in REPOS.items():
+        prov = read_provenance(manifest_path.parent / name)
+        assert prov.git_commit and len(prov.git_commit) == 40  # the tests run in a git checkout
+        head = api.list_repo_commits(f"{ns}/{repo}", repo_type="dataset")[0]
+        assert head.title == f"hubtool release v1.0: {name}"
+        assert head.message == (f"{name}: {kinds[name]} from recipe "
+                                f"{prov.recipe.name} {prov.recipe.version}, git {prov.git_commit[:12]}; "
+                                f"hubtool {__version__}"), head.message
     # the collection holds both repos, noted with the version
     collection = api.get_collection(result.collection)
     assert sorted((i.item_type, i.item_id, i.note) for i in collection.items) == [
@@ -154,3 +168,87 @@ def test_a_dry_run_plans_and_changes_nothing(hub, api, manifest_path):
     assert commits(hub) == before and not any(
         api.repo_exists(f"{ns}/{repo}", repo_type="dataset") for repo in REPOS.values())
     assert not (manifest_path.parent / ".hubtool").exists()  # no lock, no state file
+
+
+def test_the_default_retry_policy_is_four_retries_with_exponential_backoff(hub, api, manifest_path, monkeypatch):
+    """What `hubtool release` does without options (docs/releasing.md): a transient error is retried up to 4
+    times, waiting 1, 2, 4, 8 s. The waits are recorded instead of slept (the delays, not the clock, are checked);
+    the hub really fails the first four commits."""
+    from types import SimpleNamespace
+
+    import hub_tools.publish.push as push_module
+
+    waits: list[float] = []
+    monkeypatch.setattr(push_module, "time", SimpleNamespace(sleep=waits.append))  # push's waits only
+    hub.set_faults([{"method": "POST", "path_contains": "/commit/", "after": 0, "times": 4, "status": 503}])
+    try:
+        result = run_release(load_manifest(manifest_path), api, only={"corpus"}, verify=False)
+    finally:
+        hub.set_faults([])
+    assert [a.attempts for a in result.artifacts] == [5] and waits == [1.0, 2.0, 4.0, 8.0]
+    hub.set_faults([{"method": "POST", "path_contains": "/commit/", "after": 0, "times": 5, "status": 503}])
+    try:  # a fifth failure is one too many
+        with pytest.raises(ReleaseError, match="pushing instructions failed"):
+            run_release(load_manifest(manifest_path), api, only={"instructions"}, verify=False)
+    finally:
+        hub.set_faults([])
+
+
+def test_a_refused_tag_is_explained_and_a_rerun_creates_it(hub, api, manifest_path):
+    """Every push succeeded, then the hub refuses the version tag: the release stops with an explanation (not
+    a traceback of the Hub client), and the re-run, with nothing left to push, creates the tag."""
+    ns = load_manifest(manifest_path).namespace
+    hub.set_faults([{"method": "POST", "path_contains": "/tag/", "after": 0, "times": 1, "status": 403}])
+    try:
+        with pytest.raises(ReleaseError, match=re.escape(f"{ns}/{REPOS['corpus']}")):
+            _release(manifest_path, api, only={"corpus"})
+    finally:
+        hub.set_faults([])
+    assert _tags(api, ns)["corpus"] == []
+    again, _ = _release(manifest_path, api, only={"corpus"})
+    assert again.commits == 0 and again.tags_created == [f"{ns}/{REPOS['corpus']}@v1.0"]
+
+
+def test_tags_already_in_place_do_not_stop_the_others(hub, api, manifest_path):
+    """corpus was released (and tagged) alone first; releasing both then tags instructions too."""
+    ns = load_manifest(manifest_path).namespace
+    first, _ = _release(manifest_path, api, only={"corpus"})
+    both, _ = _release(manifest_path, api)
+    assert first.tags_created == [f"{ns}/{REPOS['corpus']}@v1.0"]
+    assert both.tags_created == [f"{ns}/{REPOS['instructions']}@v1.0"]
+    assert all(tags for tags in _tags(api, ns).values())
+
+
+@pytest.mark.parametrize("where", ["manifest", "provenance", "neither"])
+def test_a_space_gets_the_sdk_its_card_or_provenance_names_else_gradio(hub, api, manifest_path, where):
+    from hub_tools.artifacts.provenance import read_provenance, write_provenance
+
+    ns = load_manifest(manifest_path).namespace
+    data = yaml.safe_load(manifest_path.read_text())
+    space = next(a for a in data["artifacts"] if a["name"] == "space")
+    folder = manifest_path.parent / space["path"]
+    prov = read_provenance(folder)
+    prov.card.pop("sdk", None)
+    if where == "manifest":
+        space["card"] = {**space.get("card", {}), "sdk": "docker"}
+    elif where == "provenance":
+        prov.card["sdk"] = "docker"
+    write_provenance(folder, prov)
+    manifest_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    _release(manifest_path, api, only={"space"})
+    assert api.space_info(f"{ns}/basque-sample-demo").sdk == ("gradio" if where == "neither" else "docker")
+
+
+def test_a_hub_refusal_while_planning_is_explained_before_any_upload(hub, api, manifest_path):
+    ns = load_manifest(manifest_path).namespace
+    _release(manifest_path, api, only={"corpus"})  # the repo exists: planning reads it
+    before = commits(hub)
+    hub.set_faults([{"method": "GET", "path_contains": f"{ns}/{REPOS['corpus']}", "after": 0, "times": 100,
+                     "status": 403}])
+    try:
+        with pytest.raises(ReleaseError, match=re.escape(f"{ns}/{REPOS['corpus']}")):
+            _release(manifest_path, api)
+    finally:
+        hub.set_faults([])
+    assert commits(hub) == before  # instructions was not pushed either
+

@@ -107,7 +107,7 @@ def prepare(target: Target, timeout: float, workdir: Path, env: dict) -> tuple[P
             f'module-path = "{target.module}"\n'
             f"timeout = {timeout}\n"
             "excluded-modules = []\n"
-            f'test-command = "{PY} -m pytest -x -q -p no:cacheprovider -p no:randomly {target.tests}"\n'
+            f'test-command = "{test_command(target)}"\n'
             '[cosmic-ray.distributor]\nname = "local"\n'
             "[cosmic-ray.filters.operators-filter]\n"
             f"exclude-operators = {json.dumps(EXCLUDED_OPERATORS)}\n")
@@ -151,6 +151,38 @@ def run_target(target: Target, timeout: float, workdir: Path) -> list[dict]:
     return mutants
 
 
+def test_command(target: Target) -> str:
+    return f"{PY} -m pytest -x -q -p no:cacheprovider -p no:randomly {target.tests}"
+
+
+def recheck_survivors(target: Target, mutants: list[dict], timeout: float) -> list[dict]:
+    """The module's recorded survivors (not explained) run again against the current tests, one at a time: its
+    diff applied with `git apply`, the same focused tests, the module restored from git. A survivor the tests
+    now fail on becomes killed, noted ``rechecked`` with the date; the killed mutants of the run are not
+    re-run (the tests were added to, not weakened: say so in the commit)."""
+    why = explanations()
+    out = []
+    for m in mutants:
+        if m["module"] != target.module or m["outcome"] == "killed" or \
+                (m["module"], m["operator"], m["occurrence"]) in why:
+            out.append(m)
+            continue
+        patch = "\n".join(line for line in m["diff"].splitlines() if not line.startswith("--- mutation diff"))
+        subprocess.run(["git", "apply", "-"], cwd=ROOT, input=patch + "\n", text=True, check=True)
+        try:
+            proc = subprocess.run(test_command(target), shell=True, cwd=ROOT, capture_output=True, text=True,
+                                  timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            killed = proc.returncode != 0
+        except subprocess.TimeoutExpired:
+            killed = True  # as cosmic-ray counts a timeout
+        finally:
+            subprocess.run(["git", "checkout", "--", target.module], cwd=ROOT, check=True)
+        print(f"{target.module} line {m['line']} {m['operator']} #{m['occurrence']}: "
+              f"{'killed' if killed else 'survived'}")
+        out.append({**m, "outcome": "killed", "rechecked": date.today().isoformat()} if killed else m)
+    return out
+
+
 def explanations() -> dict[tuple[str, str, int], str]:
     path = Path(__file__).with_name("equivalent.toml")
     if not path.exists():
@@ -179,6 +211,9 @@ def report(runs: dict[str, dict], mutants: list[dict]) -> str:
         surv = [m for m in ms if m["outcome"] != "killed"]
         explained = [m for m in surv if (m["module"], m["operator"], m["occurrence"]) in why]
         scope = ", ".join(f"`{f}`" for f in run["functions"]) if run["functions"] else "whole module"
+        if run.get("rechecked"):
+            rechecked = sum(1 for m in ms if m.get("rechecked"))
+            scope += f" ({rechecked} survivors killed by tests added after the run, rechecked {run['rechecked']})"
         lines.append(f"| `{target.module}` | `{run['tests']}` | {scope} | {run['date']} | {run['minutes']:.0f} | "
                      f"{len(ms)} | {len(killed)} | {len(explained)} | {len(surv) - len(explained)} | "
                      f"{len(killed) / max(len(ms), 1):.1%} |")
@@ -212,6 +247,9 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true",
                         help="Rewrite the report from the last results (after editing equivalent.toml).")
     parser.add_argument("--count", action="store_true", help="Only count each target's mutants (to size a run).")
+    parser.add_argument("--recheck-survivors", action="store_true",
+                        help="With --only: run the recorded unexplained survivors again against the current tests "
+                             "(after adding tests that kill them), instead of a whole new run.")
     args = parser.parse_args()
     known = {t.module for t in TARGETS}
     unknown = set(args.only or []) - known
@@ -232,6 +270,13 @@ def main() -> None:
              if subprocess.run(["git", "diff", "--quiet", "HEAD", "--", t.module], cwd=ROOT).returncode]
     if dirty:  # the run restores each module from git: uncommitted edits would be lost
         parser.error(f"commit or stash your changes to {', '.join(dirty)} first")
+    if args.recheck_survivors:
+        if not args.only:
+            parser.error("--recheck-survivors needs --only MODULE")
+        for target in todo:
+            mutants = recheck_survivors(target, mutants, args.timeout)
+            runs[target.module]["rechecked"] = date.today().isoformat()
+        todo = []
     for target in todo:
         start = time.monotonic()
         try:
