@@ -85,10 +85,10 @@ class GradioSession:
         fn_index, is_state, queued = self.endpoints[api_name.lstrip("/")]
         given = iter(args)
         data = [None if state else next(given) for state in is_state]
+        payload = {"data": data, "fn_index": fn_index, "event_data": None, "session_hash": self.session_hash,
+                   "trigger_id": None}
         if not queued:  # the app answers it on the request itself (queue=False), as the browser calls it
-            answer = self.http.post(f"{self.run_url}/{api_name.lstrip('/')}",
-                                    json={"data": data, "fn_index": fn_index, "event_data": None,
-                                          "session_hash": self.session_hash, "trigger_id": None})
+            answer = self.http.post(f"{self.run_url}/{api_name.lstrip('/')}", json=payload)
             try:
                 body = answer.json()
             except ValueError:
@@ -96,8 +96,7 @@ class GradioSession:
             if answer.status_code != 200:
                 raise RuntimeError(body.get("error") or f"{api_name}: HTTP {answer.status_code}")
             return body.get("data")
-        joined = self.http.post(self.join_url, json={"data": data, "fn_index": fn_index, "event_data": None,
-                                                     "session_hash": self.session_hash, "trigger_id": None})
+        joined = self.http.post(self.join_url, json=payload)
         joined.raise_for_status()
         event_id = joined.json()["event_id"]
         with self.http.stream("GET", self.data_url, params={"session_hash": self.session_hash}) as response:
