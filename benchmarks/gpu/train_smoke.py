@@ -3,13 +3,16 @@ randomly initialised ~1B-parameter Llama in bf16, with best-fit packing and grad
 `recipes.train` itself. Prints tokens/s, model FLOPs utilisation (MFU) and peak memory per phase, then
 validates the artifact each phase wrote and reloads it. Meant to finish in under 8 minutes on one H100/H200.
 
-The GPU machine needs only torch, transformers, peft and accelerate, and no network: the other packages come
-from a wheel folder prepared beforehand on a machine with network (same Python version and platform):
+The GPU machine needs torch and accelerate, and no network: hubtool's training stack (transformers, peft, trl,
+datasets, huggingface_hub, ... at the versions its tests run on; benchmarks/gpu/requirements.txt) comes from a
+wheel folder prepared beforehand on a machine with network, installed ahead of the image's own packages:
 
-    pip download -d wheels -r benchmarks/gpu/requirements.txt \
-        --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64
-    # copy the repository with wheels/ to the GPU machine, then:
-    python benchmarks/gpu/train_smoke.py --wheels wheels --out benchmarks/results/gpu_smoke.json
+    python benchmarks/gpu/prepare_wheels.py --python-version 3.12 --dest .whl
+    # copy the repository with .whl/ to the GPU machine, then:
+    python benchmarks/gpu/train_smoke.py --wheels .whl --out benchmarks/results/gpu_smoke.json
+
+The results file is rewritten after each phase (a phase cut off by a time limit leaves the ones before it).
+`--profile` also writes a torch.profiler table of a few training steps per phase beside the results file.
 
 `--dry` runs the same phases on CPU with a tiny config (a test runs it, so the script cannot rot); its
 numbers measure nothing. MFU counts model FLOPs (6 N + 12 L d s per token for full fine-tuning, 4 N + 12 L d s
@@ -37,10 +40,16 @@ SIZES = {  # the ~1B model (Llama-3.2-1B's shape, a smaller vocabulary) and the 
 }
 
 
-def install_wheels(folder: Path) -> None:
-    """The packages the recipe needs beyond torch/transformers/peft/accelerate, from a local wheel folder."""
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(folder), "-r",
-                    str(Path(__file__).with_name("requirements.txt"))], check=True)
+def install_wheels(folder: Path, target: Path) -> None:
+    """Every wheel of the folder into `target`, ahead of the image's packages on the path of this process and
+    of the phases (no dependency resolution: the folder holds the whole set, prepare_wheels.py)."""
+    wheels = sorted(str(w) for w in folder.glob("*.whl"))
+    if not wheels:
+        raise SystemExit(f"no wheels in {folder}: run benchmarks/gpu/prepare_wheels.py where there is network")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--upgrade",
+                    "--target", str(target), *wheels], check=True)
+    sys.path.insert(0, str(target))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")]))
 
 
 def build_base(folder: Path, size: str) -> None:
@@ -60,7 +69,11 @@ def build_base(folder: Path, size: str) -> None:
     tokenizer.save_pretrained(folder)
 
 
-def train_config(work: Path, base: Path, mode: str, dry: bool) -> Path:
+def train_config(work: Path, base: Path, mode: str, dry: bool, batch: int = 1, accumulation: int = 8) -> Path:
+    """The phase's recipe config. The default batch is one packed sequence per forward pass, accumulated 8 times:
+    TRL trains packed batches padding-free (the batch flattened into one row), and with SDPA the attention then
+    spans the whole flattened batch under a dense block-diagonal mask (quadratic in batch x length). A GPU run
+    with 8 rows per pass measured 5.8% MFU for full fine-tuning (docs/train-and-evaluate.md)."""
     import yaml
 
     samples = ROOT / "recipes"
@@ -72,7 +85,8 @@ def train_config(work: Path, base: Path, mode: str, dry: bool) -> Path:
                                          "weight": 40.0}},
         "grid": {"corpus": [1], "instructions_target": [1]},
         "training": {"max_steps": 3 if dry else 30, "learning_rate": 1e-4 if mode == "lora" else 1e-5,
-                     "per_device_train_batch_size": 2 if dry else 8, "max_length": 128 if dry else 4096,
+                     "per_device_train_batch_size": 1 if dry else batch,
+                     "gradient_accumulation_steps": 2 if dry else accumulation, "max_length": 128 if dry else 4096,
                      "packing": True, "packing_strategy": "bfd_split", "gradient_checkpointing": True,
                      "bf16": not dry, "logging_steps": 1, "save_strategy": "no", "seed": 0,
                      "include_num_input_tokens_seen": "all",
@@ -108,8 +122,13 @@ def fsdp_env(dry: bool) -> dict[str, str]:
     return env
 
 
-def run_phase(config: Path, mode: str, dry: bool) -> dict:
-    """Train one phase in this process (called in a child process per phase) and measure it."""
+PROFILED_STEP = 3  # the optimizer step --profile records (after two warm-up steps); timing starts after it
+
+
+def run_phase(config: Path, mode: str, dry: bool, profile: Path | None = None) -> dict:
+    """Train one phase in this process (called in a child process per phase) and measure it. With `profile`,
+    one optimizer step runs under torch.profiler: its table goes to that file, the share of the step's wall
+    time the GPU spent in kernels into the result."""
     import torch
     from transformers import AutoModelForCausalLM, TrainerCallback
 
@@ -126,6 +145,19 @@ def run_phase(config: Path, mode: str, dry: bool) -> dict:
         def __init__(self):
             self.marks: list[tuple[float, int]] = []
             self.fsdp = False
+            self.profiler = None
+            self.profiled: dict | None = None
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if profile and state.global_step == PROFILED_STEP - 1:
+                from torch.profiler import ProfilerActivity
+                from torch.profiler import profile as torch_profile
+
+                cuda = torch.cuda.is_available()
+                activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+                self.profiler = torch_profile(activities=activities)
+                self.profiler.__enter__()
+                self.profile_start = time.perf_counter()
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.fsdp = bool(getattr(kwargs.get("model"), "_is_fsdp_managed_module", False)) or any(
@@ -135,20 +167,33 @@ def run_phase(config: Path, mode: str, dry: bool) -> dict:
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
             self.marks.append((time.perf_counter(), state.num_input_tokens_seen))
+            if self.profiler is not None:
+                wall = time.perf_counter() - self.profile_start
+                self.profiler.__exit__(None, None, None)
+                events = self.profiler.key_averages()
+                cuda = torch.cuda.is_available()
+                kernel_us = sum(e.self_device_time_total for e in events) if cuda else 0
+                profile.write_text(f"optimizer step {state.global_step}, {wall:.3f} s wall\n" + events.table(
+                    sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total", row_limit=40) + "\n"
+                    + events.table(sort_by="self_cpu_time_total", row_limit=25))
+                self.profiled = {"step": state.global_step, "wall_s": round(wall, 3),
+                                 "gpu_busy_share": round(kernel_us / 1e6 / wall, 3) if cuda else None}
+                self.profiler = None
 
     cfg = load_train_config(config)
     clock = Clock()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     result = train_variant(cfg, expand_variants(cfg)[0], callbacks=[clock])
-    warm = min(2, len(clock.marks) - 2)
+    warm = min(PROFILED_STEP if clock.profiled else 2, len(clock.marks) - 2)
     (t0, n0), (t1, n1) = clock.marks[warm], clock.marks[-1]
     tokens_per_s = (n1 - n0) / (t1 - t0)
     base = AutoModelForCausalLM.from_pretrained(cfg.base_model, dtype="auto")
     params = sum(p.numel() for p in base.parameters())
     c = base.config
     seq = cfg.training["max_length"]
-    per_token = (6 if mode == "full" else 4) * params + 12 * c.num_hidden_layers * c.hidden_size * seq
+    weights = (6 if mode == "full" else 4) * params
+    per_token = weights + 12 * c.num_hidden_layers * c.hidden_size * seq
     name = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
     report = validate_artifact(result.output, base_model_path=cfg.base_model if mode == "lora" else None)
@@ -164,11 +209,33 @@ def run_phase(config: Path, mode: str, dry: bool) -> dict:
     shards = len(list(result.output.glob("*.safetensors")))
     return {"mode": mode, "device": name, "parameters": params, "steps": result.global_step,
             "sequence_length": seq, "tokens_per_s": round(tokens_per_s, 1),
+            "per_device_train_batch_size": cfg.training["per_device_train_batch_size"],
+            "gradient_accumulation_steps": cfg.training["gradient_accumulation_steps"],
             "mfu": round(tokens_per_s * per_token / (peak * 1e12), 4) if peak else None,
+            "mfu_weights_only": round(tokens_per_s * weights / (peak * 1e12), 4) if peak else None,
             "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available()
             else None, "fsdp": clock.fsdp, "artifact_valid": report.ok(strict=True), "safetensors_files": shards,
             "reloaded_loss_finite": loss == loss and abs(loss) != float("inf"),
-            "final_training_loss": result.losses[-1][1] if result.losses else None}
+            "final_training_loss": result.losses[-1][1] if result.losses else None, "profile": clock.profiled}
+
+
+def write_summary(args: argparse.Namespace, results: list[dict], start: float) -> None:
+    """The results so far (rewritten after each phase), and the profile tables beside them."""
+    import torch
+
+    if not args.out:
+        return
+    done = len(results) == 2
+    summary = {"benchmark": "gpu_smoke", "dry": args.dry, "complete": done, "torch": torch.__version__,
+               "seconds": round(time.perf_counter() - start, 1), "phases": results,
+               "full_vs_lora_tokens_per_s": round(results[1]["tokens_per_s"] / results[0]["tokens_per_s"], 3)
+               if done else None}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    for r in results:
+        table = args.work / f"{r['mode']}.profile.txt"
+        if args.profile and table.exists():
+            args.out.with_name(f"{args.out.stem}.{r['mode']}.profile.txt").write_text(table.read_text())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,14 +244,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wheels", type=Path, default=None, help="Install the missing packages from this folder.")
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "gpu-smoke")
     parser.add_argument("--out", type=Path, default=None, help="Write the results JSON here.")
+    parser.add_argument("--batch", type=int, default=1, help="Packed sequences per forward pass (default 1).")
+    parser.add_argument("--accumulation", type=int, default=8, help="Gradient accumulation steps (default 8).")
+    parser.add_argument("--profile", action="store_true", help="Profile one training step per phase (torch.profiler; "
+                        "the table is written beside --out, or into --work).")
     parser.add_argument("--phase", choices=["lora", "full"], default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     if args.phase:  # child process: one phase
-        print("RESULT " + json.dumps(run_phase(args.work / f"{args.phase}.yaml", args.phase, args.dry)), flush=True)
+        table = args.work / f"{args.phase}.profile.txt" if args.profile else None
+        print("RESULT " + json.dumps(run_phase(args.work / f"{args.phase}.yaml", args.phase, args.dry, table)),
+              flush=True)
         return 0
     if args.wheels:
-        install_wheels(args.wheels)
+        install_wheels(args.wheels, args.work / "site")
     import torch
 
     if not args.dry and not torch.cuda.is_available():
@@ -196,12 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     build_base(base, "tiny" if args.dry else "1b")
     results = []
     for mode in ("lora", "full"):
-        train_config(args.work, base, mode, args.dry)
+        train_config(args.work, base, mode, args.dry, args.batch, args.accumulation)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         if mode == "full":
             env.update(fsdp_env(args.dry))
         cmd = [sys.executable, str(Path(__file__).resolve()), "--phase", mode, "--work", str(args.work)]
-        proc = subprocess.run(cmd + (["--dry"] if args.dry else []), env=env, capture_output=True, text=True)
+        cmd += (["--dry"] if args.dry else []) + (["--profile"] if args.profile else [])
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             print(proc.stderr[-5000:], file=sys.stderr)
             return 1
@@ -209,13 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         r = results[-1]
         print(f"{mode:>4}: {r['tokens_per_s']:>10,.0f} tokens/s  MFU {r['mfu'] if r['mfu'] is not None else 'n/a'}  "
               f"peak memory {r['peak_memory_gib']} GiB  fsdp={r['fsdp']}  valid={r['artifact_valid']}  "
-              f"reloaded={r['reloaded_loss_finite']}", flush=True)
-    summary = {"benchmark": "gpu_smoke", "dry": args.dry, "torch": torch.__version__,
-               "seconds": round(time.perf_counter() - start, 1), "phases": results,
-               "full_vs_lora_tokens_per_s": round(results[1]["tokens_per_s"] / results[0]["tokens_per_s"], 3)}
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(summary, indent=2) + "\n")
+              f"reloaded={r['reloaded_loss_finite']}" + (f"  GPU busy {r['profile']['gpu_busy_share']}"
+                                                          if r["profile"] else ""), flush=True)
+        write_summary(args, results, start)
     ok = all(r["artifact_valid"] and r["reloaded_loss_finite"] for r in results) and results[1]["fsdp"]
     return 0 if ok else 1
 
