@@ -252,3 +252,63 @@ def test_a_hub_refusal_while_planning_is_explained_before_any_upload(hub, api, m
         hub.set_faults([])
     assert commits(hub) == before  # instructions was not pushed either
 
+
+
+def test_a_refused_tag_listing_stops_the_release_before_any_upload(hub, api, manifest_path):
+    """Whether v1.0 exists decides between pushing and refusing a changed artifact: when the hub refuses the tag
+    listing, the release stops, explained, before pushing anything (a changed artifact would otherwise be
+    pushed under a version that is already tagged)."""
+    ns = load_manifest(manifest_path).namespace
+    _release(manifest_path, api, only={"instructions"})
+    _change_instructions(manifest_path)
+    before = commits(hub)
+    # the first listing of the repo's refs looks for the previous tag ("Changes since"); the second is the check
+    hub.set_faults([{"method": "GET", "path_contains": f"{ns}/{REPOS['instructions']}/refs", "after": 1,
+                     "times": 1, "status": 403}])
+    try:
+        with pytest.raises(ReleaseError, match="could not list the tags of " + re.escape(
+                f"{ns}/{REPOS['instructions']} to check whether v1.0 exists; nothing was pushed")):
+            _release(manifest_path, api, only={"instructions"})
+    finally:
+        hub.set_faults([])
+    assert commits(hub) == before
+    with pytest.raises(ReleaseError, match="already has tag v1.0"):  # with the listing, the change is refused
+        _release(manifest_path, api, only={"instructions"})
+
+
+def _second_variant_repo(manifest_path) -> dict:
+    """The two adapter variants published a second time, to a repo of their own, each repo with a promote rule."""
+    data = yaml.safe_load(manifest_path.read_text())
+    variants = [a for a in data["artifacts"] if a["kind"] == "adapter"]
+    data["artifacts"] += [{**a, "name": a["name"] + "_b", "repo": a["repo"] + "-b", "branch": a["branch"] + "_b"}
+                          for a in variants]
+    data["promote"] = [{"repo": variants[0]["repo"], "metric": "accuracy", "task": "multiple-choice"},
+                       {"repo": variants[0]["repo"] + "-b", "metric": "accuracy", "task": "multiple-choice"}]
+    manifest_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return data
+
+
+def test_every_promote_rule_whose_winner_is_released_is_applied(hub, api, manifest_path):
+    """With --only, a rule whose winner is not released is skipped and the rules after it still apply."""
+    from hub_tools.artifacts.promote import choose
+
+    data = _second_variant_repo(manifest_path)
+    manifest = load_manifest(manifest_path)
+    first, second = (choose(manifest, rule) for rule in manifest.promote)
+    result, steps = _release(manifest_path, api, only={second.winner.name}, dry_run=True)
+    assert first.winner.name != second.winner.name
+    assert result.promoted == {second.repo_id: {"variant": second.winner.name, "metric": "accuracy",
+                                                "scores": second.scores}}
+    assert f"planning main <- {second.winner.name} -> {data['namespace']}/{second.repo_id.split('/')[1]}@main" in steps
+
+
+def test_two_promote_rules_for_one_repo_are_a_validation_error(manifest_path):
+    from hub_tools.validate import validate_manifest
+
+    data = _second_variant_repo(manifest_path)
+    data["promote"].append({"repo": data["promote"][0]["repo"], "metric": "accuracy"})
+    manifest_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    report = validate_manifest(load_manifest(manifest_path))
+    hits = [f for f in report.findings if f.code == "HT401"]
+    assert len(hits) == 1 and hits[0].field == "promote.2"
+    assert "rules 0 and 2 both choose the main of" in hits[0].message

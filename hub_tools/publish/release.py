@@ -136,10 +136,13 @@ def _selected(manifest: Manifest, only: set[str] | None) -> list[ArtifactSpec]:
 
 
 def _existing_tag(api: HfApi, repo_id: str, repo_type: str, tag: str) -> str | None:
+    """The commit ``tag`` points at; a refused tag listing stops the release before any upload (a tag that
+    exists could not otherwise be told from one that does not)."""
     try:
         refs = api.list_repo_refs(repo_id, repo_type=repo_type)
-    except HfHubHTTPError:
-        return None
+    except HfHubHTTPError as err:
+        raise ReleaseError(f"could not list the tags of {repo_id} to check whether {tag} exists; nothing was "
+                           f"pushed: {explain_http_error(err, repo_id, api.endpoint)}") from err
     return next((t.target_commit for t in refs.tags if t.name == tag), None)
 
 

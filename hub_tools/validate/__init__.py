@@ -158,7 +158,14 @@ def release_checks(manifest: Manifest) -> list[Finding]:
             add("HT003", f"{art.name}: eval results {art.eval_results} do not exist", "artifacts", i, "eval_results")
     from hub_tools.artifacts.promote import PromoteError, choose
 
+    promoted: dict[str, int] = {}
     for i, rule in enumerate(manifest.promote):
+        repo_id = manifest.full_repo_id(rule.repo)
+        if repo_id in promoted:  # two rules would both write the repo's main
+            add("HT401", f"promote: rules {promoted[repo_id]} and {i} both choose the main of {repo_id}: keep one",
+                "promote", i)
+            continue
+        promoted[repo_id] = i
         try:
             choose(manifest, rule)
         except (PromoteError, OSError, ValueError, KeyError) as err:

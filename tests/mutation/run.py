@@ -21,6 +21,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -156,10 +157,13 @@ def test_command(target: Target) -> str:
 
 
 def recheck_survivors(target: Target, mutants: list[dict], timeout: float) -> list[dict]:
-    """The module's recorded survivors (not explained) run again against the current tests, one at a time: its
-    diff applied with `git apply`, the same focused tests, the module restored from git. A survivor the tests
-    now fail on becomes killed, noted ``rechecked`` with the date; the killed mutants of the run are not
-    re-run (the tests were added to, not weakened: say so in the commit)."""
+    """The module's recorded survivors (not explained) run again against the current tests, one at a time: the
+    same operator and occurrence applied to the module as it is now (`cosmic-ray apply`, so a line edited since
+    the run is mutated as it reads today; the recorded diff and line are updated), the same focused tests, the
+    module restored from git. A survivor the tests now fail on becomes killed, noted ``rechecked`` with the
+    date; the killed mutants of the run are not re-run (the tests were added to, not weakened: say so in the
+    commit). Only for edits that leave each operator's occurrences in the same order; else run the module
+    again."""
     why = explanations()
     out = []
     for m in mutants:
@@ -167,8 +171,17 @@ def recheck_survivors(target: Target, mutants: list[dict], timeout: float) -> li
                 (m["module"], m["operator"], m["occurrence"]) in why:
             out.append(m)
             continue
-        patch = "\n".join(line for line in m["diff"].splitlines() if not line.startswith("--- mutation diff"))
-        subprocess.run(["git", "apply", "-"], cwd=ROOT, input=patch + "\n", text=True, check=True)
+        subprocess.run(["cosmic-ray", "apply", target.module, m["operator"], str(m["occurrence"])], cwd=ROOT,
+                       check=True)
+        now = subprocess.run(["git", "diff", "-U0", "--", target.module], cwd=ROOT, check=True, capture_output=True,
+                             text=True).stdout
+        changed = {m2.group(0) for m2 in re.finditer(r"(?m)^[-+](?![-+]).*$", now)}
+        before = {m2.group(0) for m2 in re.finditer(r"(?m)^[-+](?![-+]).*$", m["diff"])}
+        if changed != before:
+            print(f"{target.module} {m['operator']} #{m['occurrence']}: the mutated line reads differently now:\n"
+                  f"{now}")
+            hunk = re.search(r"(?m)^@@ -(\d+)", now)
+            m = {**m, "diff": now, "line": int(hunk.group(1)) if hunk else m["line"]}
         try:
             proc = subprocess.run(test_command(target), shell=True, cwd=ROOT, capture_output=True, text=True,
                                   timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
