@@ -180,8 +180,8 @@ def recheck_survivors(target: Target, mutants: list[dict], timeout: float) -> li
         if changed != before:
             print(f"{target.module} {m['operator']} #{m['occurrence']}: the mutated line reads differently now:\n"
                   f"{now}")
-            hunk = re.search(r"(?m)^@@ -(\d+)", now)
-            m = {**m, "diff": now, "line": int(hunk.group(1)) if hunk else m["line"]}
+        hunk = re.search(r"(?m)^@@ -(\d+)", now)
+        m = {**m, "diff": now, "line": int(hunk.group(1)) if hunk else m["line"]}
         try:
             proc = subprocess.run(test_command(target), shell=True, cwd=ROOT, capture_output=True, text=True,
                                   timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
