@@ -5,12 +5,16 @@ local endpoint, an isolated cache, and a token the hub knows.
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
 
 _TMP = Path(tempfile.mkdtemp(prefix="hubtool-tests-"))
+if not os.environ.get("HUBTOOL_KEEP_TEST_TMP"):  # the hub's data, caches and builds: hundreds of MB per run
+    atexit.register(shutil.rmtree, _TMP, True)
 
 
 def _free_port() -> int:
