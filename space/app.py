@@ -13,6 +13,7 @@ win-rate and battle-count tables of one dimension and the contributors table.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import random
@@ -138,13 +139,15 @@ class Demo:
             raise _error(err)
         with self._rng_lock:
             battle = battle.start_turn(prompt, list(self.backends), s.sampling, s.system_prompt, self.rng)
-        yield battle.shown("a", ""), battle.shown("b", ""), battle, "Both models are answering…", ""
+        answering = "Both models are answering…"
+        yield battle.shown("a", ""), battle.shown("b", ""), battle, answering, ""
         streams = [self.backends[m].stream(battle.history(side), sampling) for m, side, sampling in
                    ((battle.model_a, "a", battle.sampling_a), (battle.model_b, "b", battle.sampling_b))]
         text_a = text_b = ""
         try:
             for text_a, text_b in merge(*streams, interval_s=s.stream_interval_s):
-                yield battle.shown("a", text_a), battle.shown("b", text_b), gr.skip(), gr.skip(), gr.skip()
+                # status and prompt repeated, not gr.skip(): any update dict builds a component per session
+                yield battle.shown("a", text_a), battle.shown("b", text_b), gr.skip(), answering, ""
         except StreamError as err:
             log.warning("battle %s: %s", battle.id, err)
             battle = battle.fail(str(err))
@@ -335,20 +338,16 @@ class Demo:
             gr.on([content.input, language.input, overall.input], self.controls, choices, control_outputs,
                   api_visibility="private", show_progress="hidden", trigger_mode="always_last")
             vote_inputs = [content, language, overall, consent, user_language, user_education, battle]
-            # The vote and the new round are short and never stream: queue=False answers them on the request
-            # itself (one HTTP call), so they do not wait behind the queue's streaming battles (a vote's p99
-            # under 50 voters: benchmarks/arena_load.py). gradio_client still reaches them through the queue
-            # (queue/join takes them too), where concurrency_limit=None keeps them from waiting on each other.
-            vote.click(self.check_vote, vote_inputs, None, api_visibility="private", show_progress="hidden",
-                       queue=False).success(
+            # The vote and the new round never stream: queue=False answers them on the request itself, not behind
+            # the queue's streaming battles (benchmarks/arena_load.py); gradio_client's queue/join reaches them too
+            quick = dict(queue=False, concurrency_limit=None)
+            after = dict(api_visibility="private", show_progress="hidden", queue=False)
+            vote.click(self.check_vote, vote_inputs, None, **after).success(
                 self.arena_vote, vote_inputs, [battle, names, status, profile_box], api_name="arena_vote",
-                queue=False, concurrency_limit=None).then(self.controls, choices, control_outputs, api_visibility="private",
-                                  show_progress="hidden", queue=False)
+                **quick).then(self.controls, choices, control_outputs, **after)
             new_round.click(self.new_round, None, [battle, chat_a, chat_b, names, status, content, language, overall,
-                                                   prompt], api_name="arena_new", cancels=turns,
-                            queue=False, concurrency_limit=None).then(
-                self.controls, choices, control_outputs, api_visibility="private", show_progress="hidden",
-                queue=False)
+                                                   prompt], api_name="arena_new", cancels=turns, **quick).then(
+                self.controls, choices, control_outputs, **after)
             demo.load(self.on_load, None, [who, profile_box, user_language, user_education], api_visibility="private")
 
     def _leaderboard_tab(self, demo: gr.Blocks) -> None:
@@ -384,9 +383,16 @@ def launch(demo: gr.Blocks, **kwargs):
     state = demo.hubtool
     battles = state.settings.max_concurrent_battles
     demo.queue(default_concurrency_limit=battles)
-    # a streaming battle holds a worker thread while it waits for tokens: leave room for votes and page loads
-    kwargs.setdefault("max_threads", 2 * battles + 40)
-    return demo.launch(**state.launch_kwargs(), **kwargs)
+    kwargs.setdefault("max_threads", 2 * battles + 40)  # a streaming battle holds a thread: room for votes, pages
+    app = demo.launch(**state.launch_kwargs(), **{**kwargs, "prevent_thread_lock": True})
+    if kwargs.get("prevent_thread_lock"):  # embedded (tests, notebooks): the caller owns the process
+        return app
+    # the server for the process's life: libraries and app frozen out of the collector's sight, so a full
+    # collection no longer walks them (one stopped the Space for ~200 ms, a vote's p99 under load)
+    gc.collect()
+    gc.freeze()
+    demo.block_thread()
+    return app
 
 
 if __name__ == "__main__":

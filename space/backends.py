@@ -74,12 +74,14 @@ class EndpointBackend:
                 response.read()
                 raise EndpointError(f"{self.name}: the endpoint answered {response.status_code}: "
                                     f"{response.text[:300]}")
-            for line in response.iter_lines():
-                if not line.startswith("data:"):
+            done = False
+            for line in response.iter_lines():  # read to the end of the body, so the connection is kept for reuse
+                if done or not line.startswith("data:"):
                     continue
                 data = line[5:].strip()
                 if data == "[DONE]":
-                    return
+                    done = True
+                    continue
                 choices = json.loads(data).get("choices") or [{}]
                 delta = choices[0].get("delta", {})
                 if delta.get("content"):

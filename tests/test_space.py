@@ -107,6 +107,38 @@ def test_chat_streams_from_an_openai_compatible_endpoint(arena_settings, tmp_pat
     assert seen and set(seen) == {"Bearer sk-test-key"}
 
 
+def test_an_endpoint_backend_reuses_its_connection_for_the_next_answer():
+    """Each answer is read to the end of its body (past `[DONE]`), so the pooled connection serves the next
+    one: a Space under load otherwise opens a TCP connection per streamed answer."""
+    import json
+
+    from backends import EndpointBackend
+    from settings import ModelSpec
+    from starlette.applications import Starlette
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    peers = []
+
+    async def chat(request):
+        peers.append((request.client.host, request.client.port))
+
+        async def events():
+            for word in ("Kaixo", " mundua"):
+                yield f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': word}}]})}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+    sampling = {"max_new_tokens": 8, "temperature": 0.0, "top_p": 1.0}
+    with serving_asgi(app) as server:
+        backend = EndpointBackend(ModelSpec(name="m", backend="openai", model="m", base_url=f"{server}/v1"))
+        answers = ["".join(backend.stream([{"role": "user", "content": "Kaixo"}], sampling)) for _ in range(3)]
+    assert answers == ["Kaixo mundua"] * 3
+    assert len(peers) == 3 and len(set(peers)) == 1  # one connection, three answers
+
+
 def test_chat_refuses_too_long_input(app):
     demo, url = app
     client = Client(url, verbose=False)
@@ -163,6 +195,25 @@ def test_a_battle_takes_follow_up_turns_and_stores_exactly_the_vote(app):
     db = sqlite3.connect(settings.votes_db)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+
+
+def test_streamed_answers_build_no_components_for_the_session(app, monkeypatch):
+    """Gradio answers an update dict (gr.skip() included) by building a new component for the session; a
+    battle's streamed pieces carry plain values, so streaming costs no component builds (under load those
+    builds were a third of the Space's CPU)."""
+    import gradio as gr
+
+    demo, url = app
+    built = []
+    for cls in (gr.Textbox, gr.Markdown, gr.Button, gr.Radio, gr.Chatbot):
+        init = cls.__init__
+        monkeypatch.setattr(cls, "__init__", lambda self, *a, _init=init, _cls=cls, **k: (
+            built.append(_cls.__name__), _init(self, *a, **k))[1])
+    client = Client(url, verbose=False)
+    job = client.submit("Zer da euskara?", api_name="/arena_send")
+    updates = list(job)
+    assert job.status().success and len(updates) >= 3  # it streamed
+    assert built == []
 
 
 def test_a_vote_while_the_answers_stream_is_refused(app):
