@@ -22,3 +22,15 @@ def test_example_manifest_is_schema_valid():
     manifest = load_manifest(Path(__file__).parent.parent / "examples" / "release.yaml")
     assert manifest.repo_id(manifest.artifacts[0]) == "hitz/latxa-corpus"
     assert manifest.line_of("artifacts", 3, "branch") is not None
+
+
+def test_readme_benchmark_table_is_the_recorded_results():
+    """The README's benchmark table is what `python -m benchmarks --readme` prints from the committed results
+    file: no figure in it is written by hand or left from an earlier run."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).parent.parent
+    table = subprocess.run([sys.executable, "-m", "benchmarks", "--readme"], cwd=root, capture_output=True,
+                           text=True, check=True).stdout.strip()
+    assert table.count("\n| ") >= 10 and table in (root / "README.md").read_text()
