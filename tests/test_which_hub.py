@@ -35,8 +35,11 @@ def _configs(tmp: Path) -> dict[str, list[str]]:
     (tmp / "synth.yaml").write_text(
         f"name: s\nmethod: magpie\nlanguage: eu\nbackbone: {{model: {MISSING}}}\nnum_samples: 2\n"
         f"server: {{type: custom}}\nexecutor: {{type: local, tasks: 1, workers: 1}}\noutput: {tmp / 'synth-out'}\n")
+    (tmp / "space.yaml").write_text(f"arena: false\nmodels:\n  - {{name: m, model: {MISSING}}}\n"
+                                    f"votes_db: {tmp / 'votes.sqlite'}\n")
     return {
         "serve-model": ["serve-model", "--model", MISSING, "--port", "1"],
+        "space run": ["space", "run", "--config", str(tmp / "space.yaml"), "--port", "1"],
         "recipe evaluate": ["recipe", "evaluate", "--model", MISSING, "--out", str(tmp / "eval.json")],
         "recipe train": ["recipe", "train", "--config", str(tmp / "train.yaml")],
         "recipe corpus": ["recipe", "corpus", "--config", str(tmp / "corpus.yaml")],
@@ -66,7 +69,7 @@ def _assert_chose(result: subprocess.CompletedProcess, expected: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", ["serve-model", "recipe evaluate", "recipe train", "recipe corpus",
+@pytest.mark.parametrize("command", ["serve-model", "space run", "recipe evaluate", "recipe train", "recipe corpus",
                                      "recipe synth", "recipe preferences"])
 def test_every_hub_command_follows_the_one_rule(hub, tmp_path, command):
     args = _configs(tmp_path)[command]
@@ -110,3 +113,22 @@ def test_quickstart_rehearses_on_the_local_hub_even_with_a_token(tmp_path):
 
 
         bind_endpoint(ENDPOINT, ADMIN_TOKEN)
+
+
+def test_a_space_of_endpoint_models_starts_no_hub(tmp_path):
+    """`hubtool space run` binds to a Hub only when a model, an adapter or the votes repo is on one: a demo of
+    OpenAI-compatible endpoints starts no local hub (here it stops at its missing API key, after the choice)."""
+    config = tmp_path / "space.yaml"
+    config.write_text("arena: false\nmodels:\n  - {name: m, backend: openai, model: served, "
+                      "base_url: 'http://127.0.0.1:9/v1', api_key_env: HUBTOOL_TEST_MISSING_KEY}\n"
+                      f"votes_db: {tmp_path / 'votes.sqlite'}\n")
+    env = _env(tmp_path)
+    env.pop("HUBTOOL_TEST_MISSING_KEY", None)
+    try:
+        result = _run(["space", "run", "--config", str(config), "--port", "1"], env)
+        out = result.stdout + result.stderr
+        assert result.returncode != 0 and "HUBTOOL_TEST_MISSING_KEY" in out and "Traceback" not in out, out
+        assert "hub:" not in result.stderr
+        assert hubserver.running_hub(tmp_path / "hubtool_home" / "localhub") is None
+    finally:
+        hubserver.stop_hub(tmp_path / "hubtool_home" / "localhub")

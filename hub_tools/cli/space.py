@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import yaml
 
-from hub_tools.cli.options import endpoint_option, hub_target, json_option
+from hub_tools.cli.options import endpoint_option, hub_target, hub_target_if_needed, json_option
 from hub_tools.cli.publish import print_plan, push_artifact
 
 CONFIG_HELP = "Space settings YAML (default: space/space.yaml of this checkout)."
@@ -113,13 +113,17 @@ def run(config: Path | None, host: str, port: int, votes_db: Path | None, endpoi
     config = _settings_path(config)
     if votes_db:
         os.environ["HUBTOOL_VOTES_DB"] = str(votes_db.resolve())
-    hub_target(endpoint)  # binds every Hugging Face client of this process to the endpoint
     sys.path.insert(0, str(space_source()))
     from app import create_demo, launch  # noqa: E402  (space/app.py)
     from settings import SettingsError, load_settings
 
     try:
         settings = load_settings(config)
+        # the Hub of the one rule, bound process-wide, only where a model, an adapter or the votes repo is on it
+        # (endpoint-only demos start no hub)
+        hub_refs = [ref for spec in settings.models if spec.backend == "transformers"
+                    for ref in (spec.model, spec.adapter)]
+        hub_target_if_needed(endpoint, *hub_refs, settings.votes_repo)
         demo = create_demo(settings)
     except SettingsError as err:
         raise click.ClickException(str(err))
