@@ -125,6 +125,11 @@ def fsdp_env(dry: bool) -> dict[str, str]:
 PROFILED_STEP = 3  # the optimizer step --profile records (after two warm-up steps); timing starts after it
 
 
+def profile_table(work: Path, mode: str) -> Path:
+    """Where a phase writes its --profile table."""
+    return work / f"{mode}.profile.txt"
+
+
 def run_phase(config: Path, mode: str, dry: bool, profile: Path | None = None) -> dict:
     """Train one phase in this process (called in a child process per phase) and measure it. With `profile`,
     one optimizer step runs under torch.profiler: its table goes to that file, the share of the step's wall
@@ -233,7 +238,7 @@ def write_summary(args: argparse.Namespace, results: list[dict], start: float) -
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
     for r in results:
-        table = args.work / f"{r['mode']}.profile.txt"
+        table = profile_table(args.work, r["mode"])
         if args.profile and table.exists():
             args.out.with_name(f"{args.out.stem}.{r['mode']}.profile.txt").write_text(table.read_text())
 
@@ -252,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     if args.phase:  # child process: one phase
-        table = args.work / f"{args.phase}.profile.txt" if args.profile else None
+        table = profile_table(args.work, args.phase) if args.profile else None
         print("RESULT " + json.dumps(run_phase(args.work / f"{args.phase}.yaml", args.phase, args.dry, table)),
               flush=True)
         return 0

@@ -175,9 +175,8 @@ def recheck_survivors(target: Target, mutants: list[dict], timeout: float) -> li
                        check=True)
         now = subprocess.run(["git", "diff", "-U0", "--", target.module], cwd=ROOT, check=True, capture_output=True,
                              text=True).stdout
-        changed = {m2.group(0) for m2 in re.finditer(r"(?m)^[-+](?![-+]).*$", now)}
-        before = {m2.group(0) for m2 in re.finditer(r"(?m)^[-+](?![-+]).*$", m["diff"])}
-        if changed != before:
+        edited = re.compile(r"(?m)^[-+](?![-+]).*$")  # the removed and added lines, not the file headers
+        if set(edited.findall(now)) != set(edited.findall(m["diff"])):
             print(f"{target.module} {m['operator']} #{m['occurrence']}: the mutated line reads differently now:\n"
                   f"{now}")
         hunk = re.search(r"(?m)^@@ -(\d+)", now)
